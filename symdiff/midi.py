@@ -1,0 +1,352 @@
+"""The only room that touches MIDI bytes: read a MIDI source into grid-quantised arrays, and write them back.
+
+Reading uses symusic (MidiTok's C++ parser, ~0.25 ms a file). Untrusted bytes are checked before they reach the
+parser (header, format, division, size) and after it (note count, length), so a bad file gives a
+:class:`~symdiff.errors.MidiError` that names it and says what is wrong, never another exception or an
+unbounded allocation.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Union
+
+import numpy as np
+import symusic
+
+from .errors import MidiError
+from .grid import TEMPO_DTYPE, Grid
+from .layout import TrackLayout
+from .notes import NOTE_DTYPE, canonical_from_columns
+
+if TYPE_CHECKING:
+    import pretty_midi
+
+#: structured dtype of the time signatures: the step where each starts, numerator, denominator
+METER_DTYPE = np.dtype([("step", "<i8"), ("numerator", "u1"), ("denominator", "u1")])
+#: structured dtype of the key signatures: step, sharps (negative: flats) -7..7, tonality (0 major, 1 minor)
+KEY_DTYPE = np.dtype([("step", "<i8"), ("key", "i1"), ("tonality", "u1")])
+
+#: what Roll.from_midi reads: a path (any extension), MIDI bytes, a symusic.Score or a pretty_midi.PrettyMIDI
+MidiSource = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, symusic.Score, "pretty_midi.PrettyMIDI"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a MIDI source may hold before it is refused (to bound memory and time on hostile input)."""
+
+    max_bytes: int = 64 * 2**20
+    max_notes: int = 2_000_000
+    max_steps: int = 2**22
+
+
+DEFAULT_LIMITS = Limits()
+
+
+@dataclass
+class MidiContent:
+    """What :func:`read` extracts from a MIDI source, quantised to a grid (the fields of a Roll)."""
+
+    notes: np.ndarray
+    length: int
+    tempos: np.ndarray
+    meters: np.ndarray
+    keys: np.ndarray
+    programs: tuple[int, ...]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------- reading
+def load_bytes(source: MidiSource, limits: Limits = DEFAULT_LIMITS) -> tuple[bytes, str]:
+    """The bytes of a MIDI source and a name for messages. Paths are read whatever their extension."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data, name = bytes(source), "<bytes>"
+    elif isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        name = str(path)
+        try:
+            size = path.stat().st_size
+        except OSError as err:
+            raise MidiError(name, f"cannot read the file ({err.strerror or err})") from None
+        if not path.is_file():
+            raise MidiError(name, "is not a file")
+        if size > limits.max_bytes:
+            raise MidiError(name, f"file is {size:,} bytes, over the limit of {limits.max_bytes:,} (Limits.max_bytes)")
+        try:
+            data = path.read_bytes()
+        except OSError as err:
+            raise MidiError(name, f"cannot read the file ({err.strerror or err})") from None
+    elif _is_pretty_midi(source):
+        buffer = io.BytesIO()
+        try:
+            source.write(buffer)
+        except Exception as err:  # pretty_midi raises many types
+            raise MidiError("<PrettyMIDI>", f"pretty_midi could not write it: {err}") from None
+        data, name = buffer.getvalue(), "<PrettyMIDI>"
+    else:
+        raise TypeError(
+            f"a MIDI source is a path, bytes, a symusic.Score or a pretty_midi.PrettyMIDI, got {type(source).__name__}"
+        )
+    if len(data) > limits.max_bytes:
+        raise MidiError(name, f"{len(data):,} bytes, over the limit of {limits.max_bytes:,} (Limits.max_bytes)")
+    return data, name
+
+
+def check_header(data: bytes, name: str) -> None:
+    """Refuse bytes that are not a standard MIDI file symdiff can read, before they reach the C++ parser."""
+    if len(data) == 0:
+        raise MidiError(name, "is empty (0 bytes)")
+    if data[:4] == b"RIFF" and data[8:12] == b"RMID":
+        raise MidiError(name, "is a RIFF-wrapped MIDI (RMID) file; extract its 'data' chunk first")
+    if data[:4] != b"MThd":
+        raise MidiError(name, f"is not a MIDI file: it starts with {data[:4]!r}, not b'MThd'")
+    if len(data) < 14:
+        raise MidiError(name, f"is truncated: {len(data)} bytes, shorter than a MIDI header (14)")
+    header_length, fmt, _ntracks, division = struct.unpack(">IHHH", data[4:14])
+    if header_length < 6:
+        raise MidiError(name, f"has a malformed header (length {header_length}, expected 6)")
+    if fmt == 2:
+        raise MidiError(name, "is a format 2 MIDI file (independent sequences), which symdiff does not read")
+    if fmt not in (0, 1):
+        raise MidiError(name, f"has an unknown MIDI format {fmt} (expected 0 or 1)")
+    if division & 0x8000:
+        raise MidiError(name, "uses SMPTE time division (negative division), which symdiff does not read")
+    if division == 0:
+        raise MidiError(name, "has a time division of 0 ticks per quarter note")
+
+
+def parse(source: MidiSource, limits: Limits = DEFAULT_LIMITS) -> tuple[symusic.Score, str]:
+    """A checked ``symusic.Score`` (in ticks) and a name for messages."""
+    if isinstance(source, symusic.Score) or type(source).__module__.startswith("symusic"):
+        score = source if source.ttype == symusic.TimeUnit.tick else source.to("tick")
+        name = "<Score>"
+        if score.tpq <= 0:
+            raise MidiError(name, f"has a time division of {score.tpq} ticks per quarter note")
+    else:
+        data, name = load_bytes(source, limits)
+        check_header(data, name)
+        try:
+            score = symusic.Score.from_midi(data)
+        except Exception as err:  # symusic raises RuntimeError (and others) with the parser's message
+            raise MidiError(name, f"is not a readable MIDI file ({err})") from None
+    if score.start() < 0 or score.end() < 0:
+        raise MidiError(name, "has event times beyond the parser's range (delta times overflow)")
+    if score.note_num() > limits.max_notes:
+        raise MidiError(
+            name, f"holds {score.note_num():,} notes, over the limit of {limits.max_notes:,} (Limits.max_notes)"
+        )
+    return score, name
+
+
+def read(
+    source: MidiSource,
+    layout: TrackLayout,
+    grid: Grid,
+    *,
+    sustain_pedal: bool = False,
+    limits: Limits = DEFAULT_LIMITS,
+) -> MidiContent:
+    """Read a MIDI source and quantise it to ``grid`` under ``layout`` (see :meth:`symdiff.Roll.from_midi`)."""
+    score, name = parse(source, limits)
+    tpq = int(score.tpq)
+    if grid.is_beat:
+        timed = score
+        end_steps = int(grid.ticks_to_steps(np.array([score.end()]), tpq)[0])
+    else:
+        timed = score.to("second")
+        end_steps = int(grid.seconds_to_steps(np.array([timed.end()]))[0])
+    if end_steps > limits.max_steps:
+        raise MidiError(
+            name,
+            f"lasts {end_steps:,} steps on a grid of {grid}, over the limit of {limits.max_steps:,} (Limits.max_steps)",
+        )
+
+    def to_steps(times: np.ndarray) -> np.ndarray:
+        return grid.ticks_to_steps(times, tpq) if grid.is_beat else grid.seconds_to_steps(times)
+
+    starts, stops, pitches, velocities, counts, indices = [], [], [], [], [], []
+    program_votes: dict[tuple[int, int], int] = {}
+    assigned = []
+    for source_track in timed.tracks:
+        if len(source_track.notes):
+            index = layout.assign(int(source_track.program), bool(source_track.is_drum), str(source_track.name))
+            if index is not None:
+                assigned.append((index, source_track))
+    assigned.sort(key=lambda pair: pair[0])  # in layout order, the notes are nearly sorted already
+    for index, source_track in assigned:
+        arrays = source_track.notes.numpy()
+        start = arrays["time"]
+        stop = start + arrays["duration"]
+        if sustain_pedal and len(source_track.pedals):
+            stop = _fold_pedal(start, stop, arrays["pitch"], source_track.pedals.numpy())
+        starts.append(start)
+        stops.append(stop)
+        pitches.append(arrays["pitch"])
+        velocities.append(arrays["velocity"])
+        counts.append(len(start))
+        indices.append(index)
+        key = (index, int(source_track.program))
+        program_votes[key] = program_votes.get(key, 0) + len(start)
+
+    notes = np.zeros(0, dtype=NOTE_DTYPE)
+    dropped = 0
+    if starts:
+        onset = to_steps(np.concatenate(starts))
+        duration = to_steps(np.concatenate(stops)) - onset
+        pitch = np.concatenate(pitches).astype(np.int64)
+        velocity = np.concatenate(velocities)
+        track = np.repeat(np.array(indices, dtype=np.int64), counts)
+        ranges = np.array([t.pitch_range for t in layout.tracks])
+        if (ranges[:, 0] > 0).any() or (ranges[:, 1] < 127).any():
+            keep = (pitch >= ranges[track, 0]) & (pitch <= ranges[track, 1])
+            dropped = int(len(keep) - np.count_nonzero(keep))
+            if dropped:
+                onset, duration, pitch, track, velocity = (a[keep] for a in (onset, duration, pitch, track, velocity))
+        notes = canonical_from_columns(track, pitch, onset, duration, velocity)
+
+    programs = []
+    for index, spec in enumerate(layout.tracks):
+        votes = {p: n for (i, p), n in program_votes.items() if i == index}
+        programs.append(spec.program if spec.is_drum or not votes else max(votes, key=lambda p: (votes[p], -p)))
+
+    note_end = int((notes["onset"].astype(np.int64) + notes["duration"]).max()) if len(notes) else 0
+    return MidiContent(
+        notes=notes,
+        length=max(end_steps, note_end),
+        tempos=_tempos(timed, to_steps),
+        meters=_meters(timed, to_steps),
+        keys=_keys(timed, to_steps),
+        programs=tuple(programs),
+        metadata={"source": name, "ticks_per_quarter": tpq, "dropped_notes": dropped},
+    )
+
+
+def _fold_pedal(start: np.ndarray, stop: np.ndarray, pitch: np.ndarray, pedals: dict[str, np.ndarray]) -> np.ndarray:
+    """Note ends with the sustain pedal folded in: a note released while the pedal is down sounds until the pedal
+    lifts, or until the same pitch is struck again, whichever comes first (never shorter than it was)."""
+    pedal_start = pedals["time"]
+    pedal_end = pedal_start + pedals["duration"]
+    i = np.searchsorted(pedal_start, stop, side="right") - 1
+    held = (i >= 0) & (stop < pedal_end[np.clip(i, 0, None)])
+    extended = np.where(held, pedal_end[np.clip(i, 0, None)], stop)
+    # the next onset of the same pitch bounds the extension
+    order = np.lexsort((start, pitch))
+    next_same = np.full(len(start), np.iinfo(np.int64).max if start.dtype.kind == "i" else np.inf)
+    same = pitch[order][1:] == pitch[order][:-1]
+    nxt = np.where(same, start[order][1:], next_same[0])
+    next_same[order[:-1]] = nxt
+    return np.maximum(stop, np.minimum(extended, next_same)).astype(stop.dtype)
+
+
+def _timeline(
+    steps: np.ndarray, columns: dict[str, np.ndarray], dtype: np.dtype, default: dict[str, float] | None
+) -> np.ndarray:
+    """Events as a structured array sorted by step; of events quantised to one step the last wins; with a
+    ``default``, an event at step 0 is added when the first comes later (MIDI's defaults hold until then)."""
+    if len(steps) > 1:
+        order = np.argsort(steps, kind="stable")
+        steps = steps[order]
+        last = np.ones(len(steps), dtype=bool)
+        last[:-1] = steps[1:] != steps[:-1]
+        steps = steps[last]
+        columns = {name: values[order][last] for name, values in columns.items()}
+    if default is not None and (len(steps) == 0 or steps[0] != 0):
+        steps = np.concatenate(([0], steps))
+        columns = {name: np.concatenate(([default[name]], values)) for name, values in columns.items()}
+    out = np.empty(len(steps), dtype=dtype)
+    out["step"] = steps
+    for name, values in columns.items():
+        out[name] = values
+    return out
+
+
+def _tempos(score: symusic.Score, to_steps: Any) -> np.ndarray:
+    arrays = score.tempos.numpy()
+    valid = arrays["mspq"] > 0
+    qpm = 60_000_000.0 / arrays["mspq"][valid]
+    return _timeline(to_steps(arrays["time"][valid]), {"qpm": qpm}, TEMPO_DTYPE, {"qpm": 120.0})
+
+
+def _meters(score: symusic.Score, to_steps: Any) -> np.ndarray:
+    arrays = score.time_signatures.numpy()
+    num, den = arrays["numerator"].astype(np.int64), arrays["denominator"].astype(np.int64)
+    valid = (num >= 1) & (den >= 1) & ((den & (den - 1)) == 0)  # denominators are powers of two
+    columns = {"numerator": num[valid], "denominator": den[valid]}
+    return _timeline(to_steps(arrays["time"][valid]), columns, METER_DTYPE, {"numerator": 4, "denominator": 4})
+
+
+def _keys(score: symusic.Score, to_steps: Any) -> np.ndarray:
+    arrays = score.key_signatures.numpy()
+    key, tonality = arrays["key"].astype(np.int64), arrays["tonality"].astype(np.int64)
+    valid = (key >= -7) & (key <= 7) & (tonality <= 1)
+    columns = {"key": key[valid], "tonality": tonality[valid]}
+    return _timeline(to_steps(arrays["time"][valid]), columns, KEY_DTYPE, None)
+
+
+def _is_pretty_midi(obj: object) -> bool:
+    return type(obj).__name__ == "PrettyMIDI" and type(obj).__module__.startswith("pretty_midi")
+
+
+# ---------------------------------------------------------------------------------------------- writing
+def to_score(
+    notes: np.ndarray,
+    length: int,
+    grid: Grid,
+    layout: TrackLayout,
+    programs: tuple[int, ...],
+    tempos: np.ndarray,
+    meters: np.ndarray,
+    keys: np.ndarray,
+    *,
+    keep_empty_tracks: bool = False,
+) -> symusic.Score:
+    """A type-1 ``symusic.Score`` (ticks) of Roll content: one named track per (non-empty) layout track with its
+    program, drums on channel 10, the tempo map, meters and keys; notes clipped to ``[0, length)``. When the
+    music ends in silence, an All-Notes-Off controller at ``length`` keeps the silence in the file."""
+    tpq = grid.ticks_per_quarter()
+    score = symusic.Score(tpq)
+
+    def ticks(steps: np.ndarray) -> np.ndarray:
+        return grid.steps_to_ticks(steps, tempos, tpq)
+
+    tempo_ticks = ticks(tempos["step"])
+    for t, qpm in zip(tempo_ticks.tolist(), tempos["qpm"].tolist()):
+        score.tempos.append(symusic.Tempo(int(t), mspq=round(60_000_000.0 / qpm)))
+    for t, m in zip(ticks(meters["step"]).tolist(), meters):
+        score.time_signatures.append(symusic.TimeSignature(int(t), int(m["numerator"]), int(m["denominator"])))
+    for t, k in zip(ticks(keys["step"]).tolist(), keys):
+        score.key_signatures.append(symusic.KeySignature(int(t), int(k["key"]), int(k["tonality"])))
+
+    onset = np.maximum(notes["onset"].astype(np.int64), 0)
+    end = np.minimum(notes["onset"].astype(np.int64) + notes["duration"], length)
+    inside = end > onset
+    notes, onset, end = notes[inside], onset[inside], end[inside]
+    start_tick, end_tick = ticks(onset), ticks(end)
+    for index, spec in enumerate(layout.tracks):
+        mine = notes["track"] == index
+        if not keep_empty_tracks and not mine.any():
+            continue
+        track = symusic.Track(name=spec.name, program=int(programs[index]), is_drum=spec.is_drum)
+        track.notes = symusic.Note.from_numpy(
+            time=start_tick[mine].astype(np.int32),
+            duration=(end_tick[mine] - start_tick[mine]).astype(np.int32),
+            pitch=notes["pitch"][mine].astype(np.int8),
+            velocity=notes["velocity"][mine].astype(np.int8),
+        )
+        score.tracks.append(track)
+    last_note = int(end.max()) if len(end) else 0
+    if length > last_note:
+        if len(score.tracks) == 0:
+            spec = layout.tracks[0]
+            score.tracks.append(symusic.Track(name=spec.name, program=int(programs[0]), is_drum=spec.is_drum))
+        score.tracks[0].controls.append(symusic.ControlChange(int(ticks(np.array([length]))[0]), 123, 0))
+    return score
+
+
+def dump(score: symusic.Score) -> bytes:
+    """Standard MIDI file bytes of a Score."""
+    return bytes(score.dumps_midi())
