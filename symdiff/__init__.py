@@ -1,14 +1,60 @@
 """symdiff: symbolic music (MIDI) generation with diffusion models.
 
-The public names live here; nothing runs at import time beyond importing numpy, torch and symusic.
+The public names are listed here and imported on first use (PEP 562), so ``import symdiff`` is quick and does
+nothing else: a worker process that only reads MIDI never imports torch.
 """
 
-from .errors import MidiError, SymdiffError
-from .grid import Grid
-from .layout import TrackLayout, TrackSpec
-from .midi import Limits
-from .roll import Roll
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["Grid", "Limits", "MidiError", "Roll", "SymdiffError", "TrackLayout", "TrackSpec", "__version__"]
+#: public name -> the module that defines it
+_EXPORTS: dict[str, str] = {
+    "SymdiffError": "symdiff.errors",
+    "MidiError": "symdiff.errors",
+    "Grid": "symdiff.grid",
+    "TrackLayout": "symdiff.layout",
+    "TrackSpec": "symdiff.layout",
+    "Limits": "symdiff.midi",
+    "Roll": "symdiff.roll",
+    "prepare": "symdiff.data.prepare",
+    "RollDataset": "symdiff.data.dataset",
+}
+
+__all__ = [
+    "Grid",
+    "Limits",
+    "MidiError",
+    "Roll",
+    "RollDataset",
+    "SymdiffError",
+    "TrackLayout",
+    "TrackSpec",
+    "__version__",
+    "prepare",
+]
+
+if TYPE_CHECKING:
+    from .data.dataset import RollDataset
+    from .data.prepare import prepare
+    from .errors import MidiError, SymdiffError
+    from .grid import Grid
+    from .layout import TrackLayout, TrackSpec
+    from .midi import Limits
+    from .roll import Roll
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'symdiff' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -41,6 +41,37 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prepare(args: argparse.Namespace) -> int:
+    """Convert a data source into a tensor cache (resumable; see :mod:`symdiff.data.prepare`)."""
+    from .data.prepare import prepare
+    from .data.sources import get_source
+
+    options = {}
+    if args.kind == "lakh":
+        options = {k: v for k, v in {"variant": args.variant, "tags": args.tags}.items() if v}
+    elif args.kind == "folder" and args.labels:
+        options = {"labels": args.labels}
+    elif args.kind == "maestro" and args.metadata:
+        options = {"metadata": args.metadata}
+    spec = [c for c in args.source.split(",") if c] if args.kind == "corpus" else args.source
+    manifest = prepare(
+        get_source(args.kind, spec, **options),
+        args.out,
+        layout=args.layout,
+        steps_per_beat=args.steps_per_beat,
+        frames_per_second=args.frames_per_second,
+        workers=args.workers,
+        num_shards=args.num_shards,
+        shard_index=args.shard_index,
+        progress=not args.quiet,
+    )
+    if manifest is None:
+        print(f"{args.out}: this shard is done; the manifest is written when the last shard finishes")
+    else:
+        print(json.dumps({"out": str(args.out), **manifest["counts"]}, indent=2))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """The README's demo: see :mod:`symdiff.demo`."""
     from .demo import run_demo
@@ -58,12 +89,46 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    convert = sub.add_parser("convert", help="quantise a MIDI file through a Roll and write it back", epilog=EPILOG,
-                             formatter_class=argparse.RawDescriptionHelpFormatter)
+    convert = sub.add_parser(
+        "convert",
+        help="quantise a MIDI file through a Roll and write it back",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     convert.add_argument("input", type=Path, help="a MIDI file (any extension)")
     convert.add_argument("output", type=Path, help="the MIDI file to write")
     _add_grid_options(convert)
     convert.set_defaults(func=cmd_convert)
+
+    prep = sub.add_parser(
+        "prepare",
+        help="convert MAESTRO, Lakh MIDI, a folder or the music21 corpus into a tensor cache",
+        epilog="""examples:
+  symdiff prepare corpus bach,palestrina,monteverdi data/corpus --steps-per-beat 4
+  symdiff prepare maestro ~/maestro-v3.0.0 data/maestro --workers 8
+  symdiff prepare lakh ~/lmd_full data/lmd --workers 8 --num-shards 4 --shard-index 0
+  symdiff prepare folder ~/my_midi data/mine --labels labels.csv --layout lpd5
+""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    prep.add_argument("kind", choices=["maestro", "lakh", "folder", "corpus"], help="what SOURCE is")
+    prep.add_argument("source", help="the data set's folder; for corpus, collection names separated by commas")
+    prep.add_argument("out", type=Path, help="the cache folder to write (an unfinished one is resumed)")
+    prep.add_argument(
+        "--layout", default=None, help=f"track layout preset: {', '.join(PRESETS)} (default: the source's)"
+    )
+    grid = prep.add_mutually_exclusive_group()
+    grid.add_argument("--steps-per-beat", type=int, help="beat grid (default: the source's)")
+    grid.add_argument("--frames-per-second", type=float, help="seconds grid (MAESTRO's default: 100)")
+    prep.add_argument("--workers", type=int, default=1, help="parallel processes (default: 1)")
+    prep.add_argument("--num-shards", type=int, default=1, help="split the work over this many machines")
+    prep.add_argument("--shard-index", type=int, default=0, help="which of those this run is (0-based)")
+    prep.add_argument("--variant", help="lakh: lmd_full, lmd_matched, lmd_aligned or clean_midi (default: detect)")
+    prep.add_argument("--tags", help="lakh: a tag file (MSD id or md5, then tags) giving a 'genre' label")
+    prep.add_argument("--labels", help="folder: a CSV with a path column, optional split column and labels")
+    prep.add_argument("--metadata", help="maestro: the metadata file when it is not in the root")
+    prep.add_argument("--quiet", action="store_true", help="no progress bar")
+    prep.set_defaults(func=cmd_prepare)
 
     demo = sub.add_parser("demo", help="run the demo on the bundled data (what `make demo` runs)")
     demo.add_argument("--out", default="demo", help="folder for what the demo writes (default: demo)")

@@ -255,6 +255,6 @@ class TrackLayout:
         return cls(tuple(tracks), fallback=fallback, name="custom")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _preset(name: str) -> TrackLayout:
     return TrackLayout._build_preset(name)

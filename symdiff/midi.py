@@ -306,7 +306,7 @@ def to_score(
 ) -> symusic.Score:
     """A type-1 ``symusic.Score`` (ticks) of Roll content: one named track per (non-empty) layout track with its
     program, drums on channel 10, the tempo map, meters and keys; notes clipped to ``[0, length)``. When the
-    music ends in silence, an All-Notes-Off controller at ``length`` keeps the silence in the file."""
+    music ends in silence, an ``end`` marker and an All-Notes-Off controller at ``length`` keep it in the file."""
     tpq = grid.ticks_per_quarter()
     score = symusic.Score(tpq)
 
@@ -339,11 +339,11 @@ def to_score(
         )
         score.tracks.append(track)
     last_note = int(end.max()) if len(end) else 0
-    if length > last_note:
-        if len(score.tracks) == 0:
-            spec = layout.tracks[0]
-            score.tracks.append(symusic.Track(name=spec.name, program=int(programs[0]), is_drum=spec.is_drum))
-        score.tracks[0].controls.append(symusic.ControlChange(int(ticks(np.array([length]))[0]), 123, 0))
+    if length > last_note:  # keep the trailing silence: a marker (read back by symdiff) and a harmless controller
+        end_tick = int(ticks(np.array([length]))[0])
+        score.markers.append(symusic.TextMeta(end_tick, "end"))
+        if len(score.tracks):
+            score.tracks[0].controls.append(symusic.ControlChange(end_tick, 123, 0))
     return score
 
 

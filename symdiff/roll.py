@@ -159,18 +159,36 @@ class Roll:
         """``(tracks, channels, pitches, steps)`` of the full tensor."""
         return (len(self.layout), len(CHANNELS), self.layout.num_pitches, self.length)
 
-    def to_tensor(self, start: int = 0, stop: int | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    def to_tensor(
+        self,
+        start: int = 0,
+        stop: int | None = None,
+        tracks: Sequence[int | str] | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> torch.Tensor:
         """The dense ``(tracks, 3, pitches, stop - start)`` tensor of steps ``[start, stop)``.
 
         Channels are ``onset``, ``frame`` and ``velocity`` (``symdiff.notes.CHANNELS``). ``stop`` may pass the end
-        (the tensor is padded with silence) and ``start`` may be negative.
+        (the tensor is padded with silence) and ``start`` may be negative. ``tracks`` (indices or names) selects
+        tracks, in that order; :meth:`nonempty_tracks` lists those with notes.
         """
         stop = self.length if stop is None else stop
         if stop < start:
             raise ValueError(f"to_tensor: stop ({stop}) is before start ({start})")
-        low = self.layout.pitch_range[0]
-        array = notes_to_tensor(self.notes, len(self.layout), low, self.layout.num_pitches, start, stop)
+        notes, count = self.notes, len(self.layout)
+        if tracks is not None:
+            chosen = self.layout.track_indices(tracks)
+            position = np.full(len(self.layout), -1)
+            position[chosen] = np.arange(len(chosen))
+            notes = notes[position[notes["track"]] >= 0].copy()
+            notes["track"] = position[notes["track"]]
+            count = len(chosen)
+        array = notes_to_tensor(notes, count, self.layout.pitch_range[0], self.layout.num_pitches, start, stop)
         return torch.from_numpy(array).to(dtype)
+
+    def nonempty_tracks(self) -> list[int]:
+        """Indices of the tracks that hold notes."""
+        return np.unique(self.notes["track"]).astype(int).tolist()
 
     @property
     def tensor(self) -> torch.Tensor:

@@ -221,3 +221,15 @@ def test_from_tensor_validates_shape() -> None:
 
 def test_note_dtype_is_compact() -> None:
     assert NOTE_DTYPE.itemsize == 11
+
+
+def test_tensor_of_chosen_tracks_only() -> None:
+    s = score(("Kit", 0, True, [(0, 10, 36, 120)]), ("Bass", 33, False, [(0, 960, 40, 80)]))
+    roll = Roll.from_midi(s, layout="gm", steps_per_beat=4)
+    assert roll.nonempty_tracks() == [roll.layout.index("Bass"), roll.layout.index("Drums")]
+    both = roll.to_tensor(tracks=["Drums", "Bass"])
+    assert both.shape == (2, 3, 128, 8)
+    torch.testing.assert_close(both[0], roll.tensor[roll.layout.index("Drums")])
+    torch.testing.assert_close(both[1], roll.tensor[roll.layout.index("Bass")])
+    with pytest.raises(ValueError, match="no track named 'Tuba'"):
+        roll.to_tensor(tracks=["Tuba"])

@@ -1,0 +1,383 @@
+"""``symdiff prepare``: convert a data source once into a compact, memory-mappable cache.
+
+Layout of the output folder::
+
+    OUT/
+      settings.json          the source card, layout, grid, pedal setting and unit size (fixed at the first run)
+      listing.jsonl          the pieces as listed at the first run (a resumed run converts exactly these)
+      units/unit-00000/      one finished work unit (written to a temporary folder, then renamed):
+          notes.npy            the notes of its pieces, one after another (symdiff.notes.NOTE_DTYPE)
+          tempos.npy meters.npy keys.npy   their tempo maps, time signatures and key signatures
+          index.npy            per piece: offsets and counts into those arrays, length, content hash
+          pieces.jsonl         per piece: id, split, labels, programs, status or error
+      manifest.json          written when every unit is done: settings, counts, duplicates, units
+      errors.tsv             every piece that could not be converted, and why
+
+Work is split into units of ``unit_size`` consecutive pieces. A unit is written whole or not at all, so a run that
+is killed resumes at the first missing unit and ends with the same files as a run that never stopped.
+``num_shards`` / ``shard_index`` give each machine of a job array every ``num_shards``-th unit; whichever run
+finds all units done writes the manifest. A bad file is logged in ``errors.tsv`` and skipped; a worker process
+that crashes takes only its own piece down.
+
+Duplicates are found by content (a hash of the quantised notes and length): of identical pieces the one in the
+most held-out split is kept (test, then validation, then train; then the smallest ``piece_id``), so test pieces
+do not leak into training.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import json
+import logging
+import os
+import shutil
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import MidiError
+from ..files import atomic_write_text
+from ..grid import TEMPO_DTYPE, Grid
+from ..layout import TrackLayout
+from ..midi import DEFAULT_LIMITS, KEY_DTYPE, METER_DTYPE, Limits, read
+from ..notes import NOTE_DTYPE
+from .sources import SPLITS, PieceRef, Source
+
+log = logging.getLogger(__name__)
+
+#: per-piece record of a unit's index.npy
+INDEX_DTYPE = np.dtype(
+    [
+        ("notes_start", "<i8"),
+        ("notes_count", "<i8"),
+        ("tempos_start", "<i8"),
+        ("tempos_count", "<i8"),
+        ("meters_start", "<i8"),
+        ("meters_count", "<i8"),
+        ("keys_start", "<i8"),
+        ("keys_count", "<i8"),
+        ("length", "<i8"),
+        ("hash", "S16"),
+    ]
+)
+CACHE_VERSION = 1
+#: held-out splits win when identical pieces are in several splits
+_SPLIT_PRECEDENCE = {"test": 0, "validation": 1, "train": 2}
+
+
+@dataclass(frozen=True)
+class Converted:
+    """One piece, converted (``error`` is None) or not."""
+
+    ref: PieceRef
+    error: str | None = None
+    notes: np.ndarray | None = None
+    tempos: np.ndarray | None = None
+    meters: np.ndarray | None = None
+    keys: np.ndarray | None = None
+    length: int = 0
+    programs: tuple[int, ...] = ()
+    digest: bytes = b""
+
+
+def convert_piece(
+    source: Source, ref: PieceRef, layout: TrackLayout, grid: Grid, sustain_pedal: bool, limits: Limits = DEFAULT_LIMITS
+) -> Converted:
+    """Read and quantise one piece; any error is caught and returned, so one bad file never stops a batch."""
+    try:
+        content = read(source.read_midi(ref), layout, grid, sustain_pedal=sustain_pedal, limits=limits)
+    except MidiError as err:  # the path is logged beside the message, so the message keeps only the problem
+        return Converted(ref, error=err.problem)
+    except Exception as err:  # a batch job logs every failure and goes on
+        return Converted(ref, error=f"{type(err).__name__}: {err}")
+    if len(content.notes) == 0:
+        return Converted(ref, error="no notes (after the layout dropped what it does not take)")
+    digest = hashlib.blake2b(content.notes.tobytes(), digest_size=16)
+    digest.update(np.int64(content.length).tobytes())
+    return Converted(
+        ref,
+        notes=content.notes,
+        tempos=content.tempos,
+        meters=content.meters,
+        keys=content.keys,
+        length=content.length,
+        programs=content.programs,
+        digest=digest.digest(),
+    )
+
+
+@dataclass(frozen=True)
+class _Task:
+    source: Source
+    ref: PieceRef
+    layout: TrackLayout
+    grid: Grid
+    sustain_pedal: bool
+    limits: Limits
+
+
+def _run_task(task: _Task) -> Converted:
+    return convert_piece(task.source, task.ref, task.layout, task.grid, task.sustain_pedal, task.limits)
+
+
+def prepare(
+    source: Source,
+    out: str | os.PathLike[str],
+    *,
+    layout: TrackLayout | str | None = None,
+    steps_per_beat: int | None = None,
+    frames_per_second: float | None = None,
+    sustain_pedal: bool | None = None,
+    workers: int = 1,
+    num_shards: int = 1,
+    shard_index: int = 0,
+    unit_size: int = 256,
+    limits: Limits = DEFAULT_LIMITS,
+    progress: bool = True,
+) -> dict[str, Any] | None:
+    """Convert ``source`` into a cache in ``out`` (see the module docstring); returns the manifest, or None while
+    units of other shards are still missing.
+
+    Args:
+        source: a data source (``symdiff.data.sources.get_source(...)``).
+        out: the cache folder; an existing one is resumed (its settings must match).
+        layout, steps_per_beat, frames_per_second, sustain_pedal: as :meth:`symdiff.Roll.from_midi`; by default
+            the source's own (``source.info.layout`` / ``source.info.grid``).
+        workers: processes converting in parallel (1: in this process).
+        num_shards, shard_index: do only units ``u`` with ``u % num_shards == shard_index``.
+        unit_size: pieces per work unit (the grain of resuming).
+        progress: show a progress bar.
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    if num_shards < 1 or not 0 <= shard_index < num_shards:
+        raise ValueError(f"need num_shards >= 1 and 0 <= shard_index < num_shards, got {num_shards}, {shard_index}")
+    if unit_size < 1:
+        raise ValueError(f"unit_size must be >= 1, got {unit_size}")
+    layout = TrackLayout.resolve(layout or source.info.layout)
+    if steps_per_beat is None and frames_per_second is None:
+        grid = Grid.from_dict(source.info.grid)
+    else:
+        grid = Grid(steps_per_beat=steps_per_beat, frames_per_second=frames_per_second)
+    pedal = (not grid.is_beat) if sustain_pedal is None else bool(sustain_pedal)
+    out = Path(out)
+    (out / "units").mkdir(parents=True, exist_ok=True)
+
+    settings = {
+        "cache_version": CACHE_VERSION,
+        "source": source.info.name,
+        "source_options": repr(source),
+        "layout": layout.to_dict(),
+        "grid": grid.to_dict(),
+        "sustain_pedal": pedal,
+        "unit_size": unit_size,
+    }
+    refs = _fixed_listing(out, source, settings)
+    units = [refs[i : i + unit_size] for i in range(0, len(refs), unit_size)]
+    mine = [u for u in range(len(units)) if u % num_shards == shard_index and not _unit_dir(out, u).is_dir()]
+
+    bar = _progress_bar(sum(len(units[u]) for u in mine), progress, f"prepare {source.info.name}")
+    try:
+        for u in mine:
+            tasks = [_Task(source, ref, layout, grid, pedal, limits) for ref in units[u]]
+            results = list(_convert_all(tasks, workers, bar.update))
+            _write_unit(out, u, results)
+    finally:
+        bar.close()
+
+    if not all(_unit_dir(out, u).is_dir() for u in range(len(units))):
+        missing = [u for u in range(len(units)) if not _unit_dir(out, u).is_dir()]
+        log.info("prepare: %d of %d units still to do (other shards)", len(missing), len(units))
+        return None
+    return _finalise(out, settings, len(units))
+
+
+# ---------------------------------------------------------------------------------------------- steps
+def _fixed_listing(out: Path, source: Source, settings: dict[str, Any]) -> list[PieceRef]:
+    """The listing of the first run (written with the settings), so a resumed run does the same work."""
+    settings_path, listing_path = out / "settings.json", out / "listing.jsonl"
+    if settings_path.exists():
+        saved = json.loads(settings_path.read_text())
+        if saved != settings:
+            changed = sorted(k for k in settings if saved.get(k) != settings[k])
+            raise ValueError(
+                f"{out} holds a cache made with other settings ({', '.join(changed)} differ); "
+                "use another output folder, or delete this one to start again"
+            )
+        if listing_path.exists():
+            return [_ref_from_json(json.loads(line)) for line in listing_path.read_text().splitlines() if line]
+    refs = source.pieces()
+    atomic_write_text(listing_path, "".join(json.dumps(_ref_to_json(r), ensure_ascii=False) + "\n" for r in refs))
+    atomic_write_text(settings_path, json.dumps(settings, indent=2))
+    return refs
+
+
+def _convert_all(tasks: Sequence[_Task], workers: int, advance: Any) -> Iterator[Converted]:
+    """Results in task order. With several workers each piece runs in a worker process; a process that dies
+    (a crash in native code) fails only its piece, which is retried alone to tell the culprit."""
+    if workers == 1:
+        for task in tasks:
+            yield _run_task(task)
+            advance(1)
+        return
+    results: dict[int, Converted] = {}
+    pending = list(range(len(tasks)))
+    while pending:
+        try:
+            with cf.ProcessPoolExecutor(max_workers=min(workers, len(pending))) as pool:
+                futures = {pool.submit(_run_task, tasks[i]): i for i in pending}
+                for future in cf.as_completed(futures):
+                    results[futures[future]] = future.result()
+                    advance(1)
+            pending = []
+        except cf.process.BrokenProcessPool:
+            pending = [i for i in pending if i not in results]
+            if len(pending) == 1 or workers == 1:
+                i = pending.pop(0)
+                results[i] = Converted(tasks[i].ref, error="the converting process crashed on this file")
+                advance(1)
+            else:
+                workers = 1  # find the culprit: one piece at a time
+    for i in range(len(tasks)):
+        yield results[i]
+
+
+def _write_unit(out: Path, unit: int, results: list[Converted]) -> None:
+    """Write one unit into a temporary folder, then rename it into place (all or nothing)."""
+    ok = [r for r in results if r.error is None]
+    index = np.zeros(len(ok), dtype=INDEX_DTYPE)
+    offsets = {"notes": 0, "tempos": 0, "meters": 0, "keys": 0}
+    for i, r in enumerate(ok):
+        for name in offsets:
+            count = len(getattr(r, name))
+            index[i][f"{name}_start"], index[i][f"{name}_count"] = offsets[name], count
+            offsets[name] += count
+        index[i]["length"], index[i]["hash"] = r.length, r.digest
+
+    def cat(name: str, dtype: np.dtype) -> np.ndarray:
+        parts = [getattr(r, name) for r in ok]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+
+    final = _unit_dir(out, unit)
+    tmp = out / "units" / f".tmp-{final.name}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    np.save(tmp / "notes.npy", cat("notes", NOTE_DTYPE))
+    np.save(tmp / "tempos.npy", cat("tempos", TEMPO_DTYPE))
+    np.save(tmp / "meters.npy", cat("meters", METER_DTYPE))
+    np.save(tmp / "keys.npy", cat("keys", KEY_DTYPE))
+    np.save(tmp / "index.npy", index)
+    lines = []
+    for r in results:
+        record = _ref_to_json(r.ref)
+        record.update({"error": r.error} if r.error else {"programs": list(r.programs)})
+        lines.append(json.dumps(record, ensure_ascii=False) + "\n")
+    (tmp / "pieces.jsonl").write_text("".join(lines), encoding="utf-8")
+    for path in tmp.iterdir():
+        with open(path, "rb") as handle:
+            os.fsync(handle.fileno())
+    os.rename(tmp, final)
+
+
+def _finalise(out: Path, settings: dict[str, Any], num_units: int) -> dict[str, Any]:
+    """Find duplicates, count, and write manifest.json and errors.tsv (atomically)."""
+    pieces: list[dict[str, Any]] = []  # converted pieces, with unit and row
+    errors: list[tuple[str, str, str]] = []
+    for u in range(num_units):
+        unit = _unit_dir(out, u)
+        index = np.load(unit / "index.npy")
+        row = 0
+        for line in (unit / "pieces.jsonl").read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            if "error" in record:
+                errors.append((record["piece_id"], record.get("path") or "", record["error"]))
+                continue
+            record.update(
+                unit=u,
+                row=row,
+                hash=index[row]["hash"].hex(),
+                length=int(index[row]["length"]),
+                notes=int(index[row]["notes_count"]),
+            )
+            pieces.append(record)
+            row += 1
+
+    duplicates: dict[str, str] = {}
+    by_hash: dict[str, list[dict[str, Any]]] = {}
+    for p in pieces:
+        by_hash.setdefault(p["hash"], []).append(p)
+    for group in by_hash.values():
+        if len(group) > 1:
+            group.sort(key=lambda p: (_SPLIT_PRECEDENCE[p["split"]], p["piece_id"]))
+            for dup in group[1:]:
+                duplicates[dup["piece_id"]] = group[0]["piece_id"]
+
+    kept = [p for p in pieces if p["piece_id"] not in duplicates]
+    counts = {
+        "listed": len(pieces) + len(errors),
+        "converted": len(pieces),
+        "failed": len(errors),
+        "duplicates": len(duplicates),
+        "kept": len(kept),
+        "splits": {s: sum(p["split"] == s for p in kept) for s in SPLITS},
+        "notes": sum(p["notes"] for p in kept),
+        "steps": sum(p["length"] for p in kept),
+    }
+    manifest = {**settings, "units": num_units, "counts": counts, "duplicates": duplicates}
+    atomic_write_text(
+        out / "errors.tsv",
+        "piece_id\tpath\terror\n"
+        + "".join("\t".join(field.replace("\t", " ").replace("\n", " ") for field in e) + "\n" for e in errors),
+    )
+    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
+    return manifest
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def _unit_dir(out: Path, unit: int) -> Path:
+    return out / "units" / f"unit-{unit:05d}"
+
+
+def _ref_to_json(ref: PieceRef) -> dict[str, Any]:
+    return {
+        "piece_id": ref.piece_id,
+        "source": ref.source,
+        "split": ref.split,
+        "labels": dict(ref.labels),
+        "path": ref.path,
+    }
+
+
+def _ref_from_json(data: dict[str, Any]) -> PieceRef:
+    return PieceRef(
+        source=data["source"],
+        piece_id=data["piece_id"],
+        split=data["split"],
+        labels=data.get("labels", {}),
+        path=data.get("path"),
+    )
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress_bar(total: int, enabled: bool, description: str) -> Any:
+    if not enabled:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=description, unit="piece")
+
+
+def iter_units(out: str | os.PathLike[str]) -> Iterable[Path]:
+    """The finished unit folders of a cache, in order."""
+    return sorted((Path(out) / "units").glob("unit-*"))
