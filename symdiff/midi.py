@@ -155,10 +155,10 @@ def read(
     tpq = int(score.tpq)
     if grid.is_beat:
         timed = score
-        end_steps = int(grid.ticks_to_steps(np.array([score.end()]), tpq)[0])
+        end_steps = (2 * int(score.end()) * grid.steps_per_beat + tpq) // (2 * tpq)  # as ticks_to_steps
     else:
         timed = score.to("second")
-        end_steps = int(grid.seconds_to_steps(np.array([timed.end()]))[0])
+        end_steps = int(np.floor(float(timed.end()) * grid.frames_per_second + 0.5))  # as seconds_to_steps
     if end_steps > limits.max_steps:
         raise MidiError(
             name,
@@ -169,7 +169,7 @@ def read(
         return grid.ticks_to_steps(times, tpq) if grid.is_beat else grid.seconds_to_steps(times)
 
     starts, stops, pitches, velocities, counts, indices = [], [], [], [], [], []
-    program_votes: dict[tuple[int, int], int] = {}
+    program_votes: dict[tuple[int, int], int] = {}  # (layout track, program) -> notes
     assigned = []
     for source_track in timed.tracks:
         if len(source_track.notes):
@@ -200,18 +200,21 @@ def read(
         pitch = np.concatenate(pitches).astype(np.int64)
         velocity = np.concatenate(velocities)
         track = np.repeat(np.array(indices, dtype=np.int64), counts)
-        ranges = np.array([t.pitch_range for t in layout.tracks])
-        if (ranges[:, 0] > 0).any() or (ranges[:, 1] < 127).any():
+        if layout.clips_pitches:
+            ranges = np.array([t.pitch_range for t in layout.tracks])
             keep = (pitch >= ranges[track, 0]) & (pitch <= ranges[track, 1])
             dropped = int(len(keep) - np.count_nonzero(keep))
             if dropped:
                 onset, duration, pitch, track, velocity = (a[keep] for a in (onset, duration, pitch, track, velocity))
         notes = canonical_from_columns(track, pitch, onset, duration, velocity)
 
-    programs = []
-    for index, spec in enumerate(layout.tracks):
-        votes = {p: n for (i, p), n in program_votes.items() if i == index}
-        programs.append(spec.program if spec.is_drum or not votes else max(votes, key=lambda p: (votes[p], -p)))
+    # each track writes back the program most of its notes had (the lower on a tie); drums keep the default
+    programs = [t.program for t in layout.tracks]
+    best: dict[int, tuple[int, int]] = {}
+    for (index, program), count in program_votes.items():
+        if not layout.tracks[index].is_drum and (count, -program) > best.get(index, (0, 0)):
+            best[index] = (count, -program)
+            programs[index] = program
 
     note_end = int((notes["onset"].astype(np.int64) + notes["duration"]).max()) if len(notes) else 0
     return MidiContent(
@@ -264,7 +267,13 @@ def _timeline(
     return out
 
 
+_DEFAULT_TEMPOS = np.array([(0, 120.0)], dtype=TEMPO_DTYPE)
+_DEFAULT_METERS = np.array([(0, 4, 4)], dtype=METER_DTYPE)
+
+
 def _tempos(score: symusic.Score, to_steps: Any) -> np.ndarray:
+    if len(score.tempos) == 0:
+        return _DEFAULT_TEMPOS.copy()
     arrays = score.tempos.numpy()
     valid = arrays["mspq"] > 0
     qpm = 60_000_000.0 / arrays["mspq"][valid]
@@ -272,6 +281,8 @@ def _tempos(score: symusic.Score, to_steps: Any) -> np.ndarray:
 
 
 def _meters(score: symusic.Score, to_steps: Any) -> np.ndarray:
+    if len(score.time_signatures) == 0:
+        return _DEFAULT_METERS.copy()
     arrays = score.time_signatures.numpy()
     num, den = arrays["numerator"].astype(np.int64), arrays["denominator"].astype(np.int64)
     valid = (num >= 1) & (den >= 1) & ((den & (den - 1)) == 0)  # denominators are powers of two
@@ -280,6 +291,8 @@ def _meters(score: symusic.Score, to_steps: Any) -> np.ndarray:
 
 
 def _keys(score: symusic.Score, to_steps: Any) -> np.ndarray:
+    if len(score.key_signatures) == 0:
+        return np.zeros(0, dtype=KEY_DTYPE)
     arrays = score.key_signatures.numpy()
     key, tonality = arrays["key"].astype(np.int64), arrays["tonality"].astype(np.int64)
     valid = (key >= -7) & (key <= 7) & (tonality <= 1)

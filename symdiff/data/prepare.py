@@ -120,8 +120,8 @@ class _Task:
     limits: Limits
 
 
-def _run_task(task: _Task) -> Converted:
-    return convert_piece(task.source, task.ref, task.layout, task.grid, task.sustain_pedal, task.limits)
+def _run_tasks(tasks: list[_Task]) -> list[Converted]:
+    return [convert_piece(t.source, t.ref, t.layout, t.grid, t.sustain_pedal, t.limits) for t in tasks]
 
 
 def prepare(
@@ -217,31 +217,34 @@ def _fixed_listing(out: Path, source: Source, settings: dict[str, Any]) -> list[
 
 
 def _convert_all(tasks: Sequence[_Task], workers: int, advance: Any) -> Iterator[Converted]:
-    """Results in task order. With several workers each piece runs in a worker process; a process that dies
-    (a crash in native code) fails only its piece, which is retried alone to tell the culprit."""
+    """Results in task order. With several workers, pieces go to worker processes in small chunks; if a process
+    dies (a crash in native code), the unfinished pieces are redone one at a time in a single worker, so the
+    piece that crashes it is found and logged, and every other piece is converted."""
     if workers == 1:
         for task in tasks:
-            yield _run_task(task)
+            yield _run_tasks([task])[0]
             advance(1)
         return
     results: dict[int, Converted] = {}
     pending = list(range(len(tasks)))
+    chunk = max(1, min(16, len(tasks) // (4 * workers)))
     while pending:
         try:
             with cf.ProcessPoolExecutor(max_workers=min(workers, len(pending))) as pool:
-                futures = {pool.submit(_run_task, tasks[i]): i for i in pending}
+                groups = [pending[i : i + chunk] for i in range(0, len(pending), chunk)]
+                futures = {pool.submit(_run_tasks, [tasks[i] for i in group]): group for group in groups}
                 for future in cf.as_completed(futures):
-                    results[futures[future]] = future.result()
-                    advance(1)
+                    for i, result in zip(futures[future], future.result()):
+                        results[i] = result
+                    advance(len(futures[future]))
             pending = []
         except cf.process.BrokenProcessPool:
             pending = [i for i in pending if i not in results]
-            if len(pending) == 1 or workers == 1:
-                i = pending.pop(0)
-                results[i] = Converted(tasks[i].ref, error="the converting process crashed on this file")
+            if workers == 1 and chunk == 1:  # one worker, in order: the first unfinished piece is the culprit
+                culprit = pending.pop(0)
+                results[culprit] = Converted(tasks[culprit].ref, error="the converting process crashed on this file")
                 advance(1)
-            else:
-                workers = 1  # find the culprit: one piece at a time
+            workers, chunk = 1, 1
     for i in range(len(tasks)):
         yield results[i]
 

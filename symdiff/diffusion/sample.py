@@ -216,6 +216,8 @@ def sample(
             raise RuntimeError(f"{type(scheduler).__name__} produced a non-integer timestep {float(t)}")
         abar = alphas_cumprod[ti]
         sigma = ((1 - abar) / abar) ** 0.5  # the same float32 expression diffusers uses for its sigmas
+        # x_ve = x_vp / sqrt(abar); 1 / sqrt(abar) is written sqrt(1 + sigma^2) as the Euler-family schedulers'
+        # scale_model_input divides by it, so for them x_ve reproduces their VE state x up to rounding
         x_ve = scheduler.scale_model_input(x, t) * float((1 + sigma**2) ** 0.5)
         sigma_b = torch.full((shape[0],), float(sigma), device=device, dtype=torch.float32)
         x0 = denoise(x_ve, sigma_b, cond)

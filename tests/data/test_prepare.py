@@ -4,6 +4,7 @@ windows equal to the original piece, DataLoader workers under fork and spawn."""
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import shutil
 import signal
@@ -183,3 +184,25 @@ def test_dataloader_workers(cache: Path, method: str) -> None:
 def test_an_unfinished_cache_is_refused(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"manifest\.json"):
         RollDataset(tmp_path)
+
+
+class CrashingSource(FolderSource):
+    """A folder whose piece named ``crash.mid`` kills the process reading it (as a native-code crash would)."""
+
+    def read_midi(self, ref):  # type: ignore[no-untyped-def]
+        if ref.piece_id.endswith("crash.mid"):
+            os.kill(os.getpid(), signal.SIGSEGV)
+        return super().read_midi(ref)
+
+
+def test_a_crashing_worker_takes_down_only_its_piece(tmp_path: Path) -> None:
+    if not LAKH:
+        pytest.skip("the real MIDI corpus is not here")
+    src = tmp_path / "src"
+    src.mkdir()
+    for p in LAKH[:6]:
+        shutil.copy(p, src / p.name)
+    shutil.copy(LAKH[0], src / "crash.mid")
+    manifest = prepare(CrashingSource(src), tmp_path / "out", steps_per_beat=4, workers=2, progress=False)
+    assert manifest["counts"]["failed"] == 1 and manifest["counts"]["kept"] == 6
+    assert "crashed" in (tmp_path / "out" / "errors.tsv").read_text()

@@ -28,6 +28,7 @@ from symdiff.data.sources import (
     is_midi_name,
     split_from_digest,
 )
+from symdiff.data.sources.corpus import work_id
 from symdiff.data.sources.lakh import read_tags
 from symdiff.errors import MidiError
 from symdiff.grid import Grid
@@ -436,6 +437,15 @@ def test_corpus_listing() -> None:
     assert chorale.split == split_from_digest(hashlib.sha1(b"bach/bwv66.6").hexdigest())
     assert (chorale.path or "").endswith("bwv66.6.mxl")
     assert (pieces["bach/bwv277"].path or "").endswith(".mxl")  # .krn and .mxl of one work: listed once
+    # versions of one chorale, and movements of one work, share a split
+    assert pieces["bach/bwv248.23-2"].split == pieces["bach/bwv248.23-s"].split
+    quartets = CorpusSource("beethoven,haydn").pieces()
+    works = collections.defaultdict(set)
+    for ref in [*refs, *quartets]:
+        works[work_id(ref.piece_id)].add(ref.split)
+    assert all(len(splits) == 1 for splits in works.values())
+    assert work_id("beethoven/opus18no1/movement2") == "beethoven/opus18no1"
+    assert len({work_id(ref.piece_id) for ref in quartets}) < len(quartets)  # movements were grouped
 
     essen = CorpusSource(["essen"])
     assert essen.collections == ("essenFolksong",)
@@ -467,7 +477,7 @@ def test_corpus_read_midi() -> None:
     assert len(tune.tracks) == 1 and len(tune.tracks[0].notes) > 20
 
 
-def test_corpus_bad_repeats_and_failures(tmp_path: Path) -> None:
+def test_corpus_repairs_and_failures(tmp_path: Path) -> None:
     source = CorpusSource("bach")
     krn = Path(source.corpus_root, "bach", "bwv277.krn")  # its repeats are badly formed: music21 cannot expand them
     ref = PieceRef("corpus", "bach/bwv277", "train", {}, str(krn))
@@ -475,6 +485,14 @@ def test_corpus_bad_repeats_and_failures(tmp_path: Path) -> None:
     assert len(once_through.tracks) == 4 and all(track.notes for track in once_through.tracks)
     with pytest.raises(MidiError, match=r"bach/bwv277: music21 cannot convert it to MIDI: ExpanderException.*repeat"):
         CorpusSource("bach", strict_repeats=True).read_midi(ref)
+    # ABC tunes music21 alone cannot translate: a meter object shared by two measures (han2#41), empty voice-header
+    # parts (americanfifeopus#15)
+    folk = CorpusSource("essen,miscFolk")
+    tunes = by_id(folk.pieces())
+    for piece_id, tracks in [("essenFolksong/han2#41", 1), ("miscFolk/americanfifeopus#15", 2)]:
+        score = symusic.Score.from_midi(folk.read_midi(tunes[piece_id]))
+        assert len(score.tracks) >= tracks and all(track.notes for track in score.tracks)
+
     gone = PieceRef("corpus", "bach/nothing", "train", {}, str(tmp_path / "nothing.mxl"))
     with pytest.raises(MidiError, match="is missing"):
         source.read_midi(gone)

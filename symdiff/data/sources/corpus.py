@@ -8,26 +8,35 @@ several tunes (``X:`` fields) lists one piece per tune, ``piece_id`` ``"essenFol
 reads only the ``X:`` and ``T:`` lines, and the conversion parses only that tune. In ``josquin`` the tunes of a file
 are the voices of one piece, which is listed once and merged into one score.
 
-Listing needs no music21 import (it is slow); :meth:`CorpusSource.read_midi` imports it and converts the score
-with ``music21.midi.translate``, which keeps part names, instruments, tempo, meter and key. Works in the
-``music21`` 10.5 corpus and the time to convert one on one CPU core (measured on a sample; MIDI translation of
-long multi-part scores dominates):
+Listing needs no music21 import (it is slow) and takes well under a second for every collection;
+:meth:`CorpusSource.read_midi` imports music21 (0.5-1.5 s, once per process) and converts the score with
+``music21.midi.translate``, which keeps part names, instruments, tempo, meter and key. Works per collection in the
+music21 10.5 corpus (``"all"``: 14,912), and seconds to convert one on one core of a shared, loaded 2-core machine
+(samples; an idle core is about twice as fast: bach/bwv66.6 takes 0.18 s):
 
-============================  =====  ====================  ==========================================
-collection                    works  seconds per work       notes
-============================  =====  ====================  ==========================================
-bach (chorales)               410    0.15                  4 voices; bwv277 fails (bad repeats)
-palestrina                    1318   0.5                   4-6 voices (masses), Humdrum
-monteverdi                    49     1.4                   5-voice madrigals
-trecento                      102    0.6
-josquin                       8      0.15                  voices merged into one score
-beethoven, haydn, mozart      22, 9  1-12                  string quartet movements (slow)
-essenFolksong                 8514   0.05-0.1              one melody each
-oneills1850, ryansMammoth     2009,  0.1                   one melody each
-                              1059
-airdsAirs, miscFolk           1180,  0.1-0.8
-                              185
-============================  =====  ====================  ==========================================
+==================  =====  ===========  ========  ==============================================================
+collection          works  sample       median    notes
+==================  =====  ===========  ========  ==============================================================
+essenFolksong       8514   300          0.06      one melody per tune; p90 0.17 s
+oneills1850         2009   150          0.27      one tune took 199 s (1031-1115#1046: music21's channel
+                                                  assignment is quadratic)
+palestrina          1318   55           0.7-3     3-6 voices; p90 2-12 s
+airdsAirs           1180   100          0.18
+ryansMammoth        1059   150          0.24      one tune per file
+bach                410    all          0.63      4-voice chorales (plus instrument parts); p90 1.3 s, max 8 s
+miscFolk            185    all          0.35      max 32 s (northumbrianminstrelsyopus#71)
+trecento            102    8            1.3
+monteverdi          49     5            1.5       5-voice madrigals
+beethoven           22     3            47        string quartets; opus18no3/no4 are whole quartets in one file:
+                                                  1.5 min idle, 17 min loaded
+mozart, haydn       16, 9  3, 3         4, 13     quartet movements, up to 40 s
+josquin             8      8            1.2
+==================  =====  ===========  ========  ==============================================================
+
+No piece of these samples fails with the repairs below (before them about 1 Essen tune in 10 and several quartet
+movements did): a meter, key or tempo object the ABC parser shared between measures is copied, voice-header parts
+with no notes are removed, and a score whose repeats are badly formed is played once through (see
+``strict_repeats``). Any other failure is a :class:`~symdiff.errors.MidiError` naming the piece.
 """
 
 from __future__ import annotations
@@ -88,6 +97,7 @@ ALIASES: dict[str, str] = {"essen": "essenFolksong", "nottingham": "nottingham-d
 #: collections whose ABC files hold the voices of one piece as separate tunes
 VOICES_AS_TUNES: frozenset[str] = frozenset({"josquin"})
 
+_CHORALE_VERSION = re.compile(r"^(bach/bwv[0-9.]+)-[A-Za-z0-9]+$")
 _X_FIELD = re.compile(r"^X:\s*(\S+)")
 _T_FIELD = re.compile(r"^T:\s*(.*?)\s*$")
 
@@ -109,8 +119,9 @@ CORPUS_INFO = SourceInfo(
     layout="gm",
     grid={"steps_per_beat": 12},
     split_rule=(
-        "By the sha1 of the piece id (e.g. 'bach/bwv66.6'): first hex digit e -> validation, f -> test, anything "
-        "else -> train."
+        "By the sha1 of the work's id (the piece id, but the movements of a work folder such as "
+        "'beethoven/opus18no1' and the versions of one Bach chorale such as 'bach/bwv248.23-s' share their work's): "
+        "first hex digit e -> validation, f -> test, anything else -> train."
     ),
     layout_description=(
         "No files of your own: the corpus folder inside the installed music21 package, "
@@ -210,11 +221,11 @@ class CorpusSource(Source):
                 for number, title in tunes:
                     piece_id = f"{relative}#{number}"
                     tune_labels = {**labels, "book": path.stem, **({"title": title} if title else {})}
-                    refs.append(PieceRef(self.info.name, piece_id, id_split(piece_id), tune_labels, str(path)))
+                    refs.append(PieceRef(self.info.name, piece_id, id_split(work_id(piece_id)), tune_labels, str(path)))
             else:
                 title = tunes[0][1] if tunes else ""
                 piece_labels = {**labels, **({"title": title} if title else {})}
-                refs.append(PieceRef(self.info.name, relative, id_split(relative), piece_labels, str(path)))
+                refs.append(PieceRef(self.info.name, relative, id_split(work_id(relative)), piece_labels, str(path)))
         return refs
 
 
@@ -233,6 +244,7 @@ def _score_to_midi(score: Any, drop_repeats: bool = False) -> bytes:
     from music21.midi import translate
 
     _unshare_context(score)
+    _drop_empty_parts(score)
     if drop_repeats:
         _drop_repeats(score)
     return bytes(translate.streamToMidiFile(score).writestr())
@@ -255,6 +267,16 @@ def _unshare_context(score: Any) -> None:
                 seen.add(id(element))
 
 
+def _drop_empty_parts(score: Any) -> None:
+    """Remove parts without measures or notes (ABC voice headers; repeat expansion fails on them)."""
+    from music21 import note, stream
+
+    if isinstance(score, stream.Score) and len(score.parts) > 1:
+        for part in list(score.parts):
+            if not part.getElementsByClass(stream.Measure) and not part.recurse().getElementsByClass(note.GeneralNote):
+                score.remove(part)
+
+
 def _drop_repeats(score: Any) -> None:
     """Remove repeat barlines, repeat expressions (da capo, segno, coda, …) and first/second endings."""
     from music21 import bar, repeat, spanner, stream
@@ -268,6 +290,21 @@ def _drop_repeats(score: Any) -> None:
         element.activeSite.remove(element)
     for bracket in list(score.spannerBundle.getByClass(spanner.RepeatBracket)):
         score.spannerBundle.remove(bracket)
+
+
+def work_id(piece_id: str) -> str:
+    """The work a piece belongs to, which decides its split, so that near-copies do not straddle splits.
+
+    Movements in a work folder share it (``beethoven/opus18no1/movement2`` → ``beethoven/opus18no1``), and so do
+    the versions of a Bach chorale (``bach/bwv248.23-s`` → ``bach/bwv248.23``); any other piece is its own work
+    (each tune of an ABC file too).
+    """
+    if "#" in piece_id:
+        return piece_id
+    parts = piece_id.split("/")
+    if len(parts) > 2:
+        return "/".join(parts[:2])
+    return _CHORALE_VERSION.sub(r"\1", piece_id)
 
 
 def music21_corpus_root() -> Path:
