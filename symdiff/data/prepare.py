@@ -32,7 +32,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -182,10 +182,10 @@ def prepare(
 
     bar = _progress_bar(sum(len(units[u]) for u in mine), progress, f"prepare {source.info.name}")
     try:
-        for u in mine:
-            tasks = [_Task(source, ref, layout, grid, pedal, limits) for ref in units[u]]
-            results = list(_convert_all(tasks, workers, bar.update))
-            _write_unit(out, u, results)
+        with _Converter(workers) as converter:
+            for u in mine:
+                tasks = [_Task(source, ref, layout, grid, pedal, limits) for ref in units[u]]
+                _write_unit(out, u, converter.run(tasks, bar.update))
     finally:
         bar.close()
 
@@ -216,37 +216,59 @@ def _fixed_listing(out: Path, source: Source, settings: dict[str, Any]) -> list[
     return refs
 
 
-def _convert_all(tasks: Sequence[_Task], workers: int, advance: Any) -> Iterator[Converted]:
-    """Results in task order. With several workers, pieces go to worker processes in small chunks; if a process
-    dies (a crash in native code), the unfinished pieces are redone one at a time in a single worker, so the
-    piece that crashes it is found and logged, and every other piece is converted."""
-    if workers == 1:
-        for task in tasks:
-            yield _run_tasks([task])[0]
-            advance(1)
-        return
-    results: dict[int, Converted] = {}
-    pending = list(range(len(tasks)))
-    chunk = max(1, min(16, len(tasks) // (4 * workers)))
-    while pending:
-        try:
-            with cf.ProcessPoolExecutor(max_workers=min(workers, len(pending))) as pool:
+class _Converter:
+    """Converts lists of pieces, in this process (``workers == 1``) or in a pool of worker processes kept for the
+    whole run. Pieces go to workers in small chunks; if a process dies (a crash in native code), the unfinished
+    pieces are redone one at a time in a single worker, so the piece that crashes it is found and logged, and
+    every other piece is converted."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.pool: cf.ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> _Converter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+    def run(self, tasks: Sequence[_Task], advance: Any) -> list[Converted]:
+        if self.workers == 1:
+            out = []
+            for task in tasks:
+                out.extend(_run_tasks([task]))
+                advance(1)
+            return out
+        results: dict[int, Converted] = {}
+        pending, workers = list(range(len(tasks))), self.workers
+        chunk = max(1, min(16, len(tasks) // (4 * workers)))
+        while pending:
+            if self.pool is None:
+                self.pool = cf.ProcessPoolExecutor(max_workers=workers)
+            try:
                 groups = [pending[i : i + chunk] for i in range(0, len(pending), chunk)]
-                futures = {pool.submit(_run_tasks, [tasks[i] for i in group]): group for group in groups}
+                futures = {self.pool.submit(_run_tasks, [tasks[i] for i in group]): group for group in groups}
                 for future in cf.as_completed(futures):
                     for i, result in zip(futures[future], future.result()):
                         results[i] = result
                     advance(len(futures[future]))
-            pending = []
-        except cf.process.BrokenProcessPool:
-            pending = [i for i in pending if i not in results]
-            if workers == 1 and chunk == 1:  # one worker, in order: the first unfinished piece is the culprit
-                culprit = pending.pop(0)
-                results[culprit] = Converted(tasks[culprit].ref, error="the converting process crashed on this file")
-                advance(1)
-            workers, chunk = 1, 1
-    for i in range(len(tasks)):
-        yield results[i]
+                pending = []
+            except cf.process.BrokenProcessPool:
+                self.pool.shutdown(cancel_futures=True)
+                self.pool = None
+                pending = [i for i in pending if i not in results]
+                if workers == 1 and chunk == 1:  # one worker, in order: the first unfinished piece is the culprit
+                    culprit = pending.pop(0)
+                    results[culprit] = Converted(
+                        tasks[culprit].ref, error="the converting process crashed on this file"
+                    )
+                    advance(1)
+                workers, chunk = 1, 1
+        if workers != self.workers and self.pool is not None:  # back to full strength for the next unit
+            self.pool.shutdown()
+            self.pool = None
+        return [results[i] for i in range(len(tasks))]
 
 
 def _write_unit(out: Path, unit: int, results: list[Converted]) -> None:

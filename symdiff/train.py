@@ -1,0 +1,568 @@
+"""Training: ``train(TrainConfig)`` and ``symdiff train``, on a cache made by ``symdiff prepare``.
+
+AdamW with linear warm-up and a cosine decay, gradient clipping and accumulation, an EMA of the weights (what is
+shipped), bf16 autocast where the hardware has it, a validation loss on the validation split, a progress bar and a
+CSV log (TensorBoard too when it is installed). Several GPUs or machines: launch with ``torchrun``; each process
+takes its share of every batch (the process group comes from the environment torchrun sets; NCCL on CUDA, gloo
+otherwise) and rank 0 writes.
+
+**Resuming is exact.** Every random draw of step ``k`` (noise, masks, label dropout, dropout) is seeded from
+``(seed, rank, k)`` and every data window from ``(seed, epoch, index)``, so a checkpoint needs only the weights, the
+EMA, the optimiser state and the step: ``resume=True`` continues with the same losses an uninterrupted run has.
+Checkpoints are folders written under a temporary name and renamed into place; ``latest`` names the newest.
+
+**Numerics.** A loss or gradient that is NaN or infinite is reported with its step; ``nan_policy`` says whether the
+run stops (default) or skips that batch. The weights are never updated from a non-finite gradient.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import logging
+import math
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from .data.dataset import Augment, RollDataset
+from .diffusion.cond import Cond
+from .diffusion.masks import DEFAULT_TASK_WEIGHTS, draw_masks
+from .diffusion.schedule import KarrasDenoiser, NoiseSchedule
+from .errors import SymdiffError
+from .files import atomic_write_text
+from .model import DenoiserConfig, TransformerDenoiser, from_pretrained, save_pretrained
+
+log = logging.getLogger(__name__)
+
+
+class TrainingError(SymdiffError):
+    """Training cannot go on (a non-finite loss under ``nan_policy="stop"``, a bad cache, ...)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run needs; saved beside its checkpoints. ``model`` holds DenoiserConfig fields
+    (the data fixes ``tracks``, ``pitches``, ``num_labels`` and ``label_names``), ``schedule`` NoiseSchedule
+    fields, ``tasks`` the weights of the mask tasks (``symdiff.diffusion.masks``)."""
+
+    data: str = ""
+    out: str = ""
+    model: Mapping[str, Any] = field(default_factory=dict)
+    schedule: Mapping[str, Any] = field(default_factory=dict)
+    tasks: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_TASK_WEIGHTS))
+    window: int = 256
+    label: str | None = "style"
+    label_dropout: float = 0.1
+    transpose: tuple[int, int] = (0, 0)
+    velocity_jitter: int = 0
+    batch_size: int = 16
+    grad_accum: int = 1
+    max_steps: int = 1000
+    lr: float = 3e-4
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 100
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.99)
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    precision: str = "auto"
+    compile: bool = False
+    num_workers: int = 0
+    seed: int = 0
+    log_every: int = 10
+    eval_every: int = 200
+    eval_batches: int = 4
+    checkpoint_every: int = 200
+    keep_checkpoints: int = 2
+    nan_policy: str = "stop"
+
+    def __post_init__(self) -> None:
+        positive = (
+            "window",
+            "batch_size",
+            "grad_accum",
+            "max_steps",
+            "log_every",
+            "eval_every",
+            "checkpoint_every",
+            "keep_checkpoints",
+        )
+        for name in positive:
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)!r}")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"TrainConfig.precision must be auto, fp32 or bf16, got {self.precision!r}")
+        if self.nan_policy not in ("stop", "skip"):
+            raise ValueError(f"TrainConfig.nan_policy must be stop or skip, got {self.nan_policy!r}")
+        if not 0 <= self.label_dropout <= 1 or not 0 <= self.ema_decay < 1 or self.lr <= 0:
+            raise ValueError("TrainConfig: need 0 <= label_dropout <= 1, 0 <= ema_decay < 1 and lr > 0")
+        object.__setattr__(self, "transpose", tuple(self.transpose))
+        object.__setattr__(self, "betas", tuple(self.betas))
+
+    @classmethod
+    def load(
+        cls, path: str | os.PathLike[str] | None = None, overrides: Sequence[str] = (), **values: Any
+    ) -> TrainConfig:
+        """A config from a TOML file (``configs/*.toml``), then ``key=value`` overrides (values in TOML syntax,
+        dotted keys into ``model`` / ``schedule`` / ``tasks``: ``model.d_model=128``), then keyword values."""
+        data: dict[str, Any] = {}
+        if path is not None:
+            try:
+                data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+            except (OSError, tomllib.TOMLDecodeError) as err:
+                raise ValueError(f"cannot read training config {path}: {err}") from None
+        for item in overrides:
+            key, sep, text = item.partition("=")
+            if not sep:
+                raise ValueError(f"override {item!r} is not key=value")
+            try:
+                value = tomllib.loads(f"v = {text}")["v"]
+            except tomllib.TOMLDecodeError:
+                value = text  # a bare word: a string
+            target = data
+            *parents, last = key.strip().split(".")
+            for p in parents:
+                target = target.setdefault(p, {})
+            target[last] = value
+        data.update(values)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown training config keys {unknown}; known keys: {sorted(known)}")
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+
+# ---------------------------------------------------------------------------------------------- data space
+def to_model_space(roll: Tensor) -> Tensor:
+    """Roll tensors hold 0..1; the model works on -1..1 (silence is -1)."""
+    return roll * 2.0 - 1.0
+
+
+def from_model_space(x: Tensor) -> Tensor:
+    """The inverse of :func:`to_model_space`, clamped to 0..1."""
+    return ((x + 1.0) / 2.0).clamp(0.0, 1.0)
+
+
+# ---------------------------------------------------------------------------------------------- the loop
+@dataclass
+class _Dist:
+    rank: int = 0
+    world: int = 1
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def _init_distributed() -> _Dist:
+    if "WORLD_SIZE" not in os.environ or int(os.environ["WORLD_SIZE"]) == 1:
+        return _Dist(device=torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+    cuda = torch.cuda.is_available()
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if cuda else "gloo")
+    local = int(os.environ.get("LOCAL_RANK", 0))
+    device = torch.device("cuda", local) if cuda else torch.device("cpu")
+    if cuda:
+        torch.cuda.set_device(device)
+    return _Dist(rank=dist.get_rank(), world=dist.get_world_size(), device=device)
+
+
+def _batches(n: int, batch: int, seed: int, epoch: int, start: int, rank: int, world: int) -> Iterator[list[int]]:
+    """This rank's index lists for ``epoch`` from batch number ``start`` on: a permutation seeded by (seed, epoch),
+    cut into global batches of ``batch * world``, each shared out by rank."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    order = torch.randperm(n, generator=g).tolist()
+    per_step = batch * world
+    for b in range(start, n // per_step):
+        chunk = order[b * per_step : (b + 1) * per_step]
+        yield chunk[rank * batch : (rank + 1) * batch]
+
+
+def lr_at(step: int, config: TrainConfig) -> float:
+    """Linear warm-up to ``lr``, then a cosine down to ``lr * min_lr_ratio`` at ``max_steps``."""
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    progress = min(1.0, (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps))
+    return config.lr * (config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def _autocast(device: torch.device, precision: str) -> Any:
+    if precision == "fp32":
+        return nullcontext()
+    if precision == "auto":
+        supported = torch.cuda.is_bf16_supported() if device.type == "cuda" else _cpu_has_bf16()
+        if not supported:
+            return nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def _cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX-512 BF16 or AMX); elsewhere bf16 autocast is slower."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def _collate(items: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+    return {k: torch.stack([it[k] for it in items]) for k in items[0]}
+
+
+class _Loader:
+    """Batches for (epoch, position) on: a DataLoader over an explicit batch list, so resuming skips nothing."""
+
+    def __init__(self, data: RollDataset, config: TrainConfig, rank: int, world: int) -> None:
+        self.data, self.config, self.rank, self.world = data, config, rank, world
+        self.per_epoch = len(data) // (config.batch_size * world)
+        if self.per_epoch == 0:
+            raise TrainingError(
+                f"{config.data}: the training split has {len(data)} windows, fewer than one batch of "
+                f"{config.batch_size * world}; lower batch_size or window"
+            )
+
+    def epoch(self, epoch: int, start: int) -> Iterator[dict[str, Tensor]]:
+        self.data.set_epoch(epoch)
+        order = list(
+            _batches(len(self.data), self.config.batch_size, self.config.seed, epoch, start, self.rank, self.world)
+        )
+        loader = torch.utils.data.DataLoader(
+            self.data,
+            batch_sampler=order,
+            num_workers=self.config.num_workers,
+            collate_fn=_collate,
+            persistent_workers=False,
+        )
+        yield from loader
+
+
+@torch.no_grad()
+def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    for e, p in zip(ema.parameters(), model.parameters()):
+        e.lerp_(p.detach(), 1 - decay)
+
+
+def _step_seed(config: TrainConfig, rank: int, step: int) -> int:
+    return (config.seed * 1_000_003 + rank * 10_007 + step) % (2**63 - 1)
+
+
+def _cond_for(
+    batch: dict[str, Tensor], x0: Tensor, config: TrainConfig, g: torch.Generator, align: int, num_labels: int
+) -> Cond:
+    b, tracks, _, _, steps = x0.shape
+    mask = draw_masks(b, tracks, steps, weights=config.tasks, align=align, generator=g, device=x0.device)
+    label = batch["label"].to(x0.device)
+    if num_labels:
+        drop = torch.rand(b, generator=g).to(x0.device) < config.label_dropout
+        label = torch.where(drop, torch.full_like(label, -1), label)
+    else:
+        label = None
+    return Cond(
+        known=x0, mask=mask, label=label, tempo=batch["tempo"].to(x0.device), meter=batch["meter"].to(x0.device)
+    )
+
+
+def train(config: TrainConfig, *, resume: bool = False, progress: bool = True) -> Path:
+    """Train a denoiser on ``config.data``; returns the folder of the final model (``config.out``/``model``)."""
+    if not config.data or not config.out:
+        raise ValueError("TrainConfig needs data (a cache made by symdiff prepare) and out (a folder)")
+    env = _init_distributed()
+    out = Path(config.out)
+    data = RollDataset(
+        config.data,
+        "train",
+        config.window,
+        random_offset=True,
+        label=config.label,
+        augment=Augment(transpose=config.transpose, velocity_jitter=config.velocity_jitter),
+        seed=config.seed,
+    )
+    val = RollDataset(config.data, "validation", config.window, label=config.label)
+    if config.label and not data.label_names:
+        log.warning("no piece has a %r label: training an unconditional model", config.label)
+    schedule = NoiseSchedule.from_dict(dict(config.schedule))
+    model_config = DenoiserConfig.from_dict(
+        {
+            **dict(config.model),
+            "tracks": len(data.layout),
+            "pitches": data.layout.num_pitches,
+            "num_labels": len(data.label_names),
+            "label_names": list(data.label_names),
+        }
+    )
+    if config.window % model_config.patch:
+        raise ValueError(f"window ({config.window}) must be a multiple of model.patch ({model_config.patch})")
+    torch.manual_seed(config.seed)
+    net = TransformerDenoiser(model_config).to(env.device)
+    ema = TransformerDenoiser(model_config).to(env.device)
+    ema.load_state_dict(net.state_dict())
+    ema.requires_grad_(False)
+    decay, no_decay = [], []
+    for name, p in net.named_parameters():
+        (decay if p.ndim >= 2 and "embed" not in name else no_decay).append(p)
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.lr,
+        betas=config.betas,
+        fused=env.device.type == "cuda",
+    )
+    step, epoch, position = 0, 0, 0
+    if resume:
+        state = _load_latest(out, net, ema, optimizer, config)
+        if state is not None:
+            step, epoch, position = state["step"], state["epoch"], state["position"]
+    module: nn.Module = net
+    if env.world > 1:
+        module = nn.parallel.DistributedDataParallel(
+            net, device_ids=[env.device.index] if env.device.type == "cuda" else None
+        )
+    if config.compile:
+        module = torch.compile(module)
+    denoiser = KarrasDenoiser(module, schedule)
+    extra = {"data": _data_settings(data), "train": config.to_dict()}
+    loader = _Loader(data, config, env.rank, env.world)
+    align = model_config.patch
+    autocast = _autocast(env.device, config.precision)
+
+    logger = _Log(out, env.main, resume_from=step if resume else None)
+    bar = _bar(config.max_steps, step, progress and env.main)
+    batches = loader.epoch(epoch, position)
+    started, skipped = time.perf_counter(), 0
+    try:
+        while step < config.max_steps:
+            g = torch.Generator().manual_seed(_step_seed(config, env.rank, step))
+            torch.manual_seed(_step_seed(config, env.rank, step))
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step, config)
+            total = torch.zeros((), device=env.device)
+            for micro in range(config.grad_accum):
+                batch = next(batches, None)
+                if batch is None:
+                    epoch, position = epoch + 1, 0
+                    batches = loader.epoch(epoch, 0)
+                    batch = next(batches)
+                position += 1
+                x0 = to_model_space(batch["roll"].to(env.device))
+                cond = _cond_for(batch, x0, config, g, align, model_config.num_labels)
+                sync = nullcontext() if env.world == 1 or micro == config.grad_accum - 1 else module.no_sync()
+                with sync, autocast:
+                    loss = denoiser.loss(x0, cond, generator=g) / config.grad_accum
+                loss.backward()
+                total += loss.detach()
+            grad_norm = torch.nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
+            if env.world > 1:
+                dist.all_reduce(total)
+                total /= env.world
+            finite = bool(torch.isfinite(total)) and bool(torch.isfinite(grad_norm))
+            if finite:
+                optimizer.step()
+                _ema_update(ema, net, config.ema_decay)
+            else:
+                skipped += 1
+                message = (
+                    f"step {step}: the loss or gradient is not finite "
+                    f"(loss {float(total)}, grad norm {float(grad_norm)})"
+                )
+                if config.nan_policy == "stop":
+                    raise TrainingError(message + "; set nan_policy='skip' to skip such batches")
+                log.warning("%s; batch skipped", message)
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            bar.update(1)
+            row: dict[str, Any] = {}
+            if step % config.log_every == 0 or step == config.max_steps:
+                row.update(
+                    loss=float(total),
+                    grad_norm=float(grad_norm),
+                    lr=lr_at(step - 1, config),
+                    steps_per_s=step / max(time.perf_counter() - started, 1e-9),
+                    skipped=skipped,
+                )
+                bar.set_postfix(loss=f"{float(total):.4f}")
+            if (step % config.eval_every == 0 or step == config.max_steps) and len(val):
+                row["val_loss"] = _validate(ema, schedule, val, config, env, align, autocast, model_config.num_labels)
+            if row:
+                logger.write(step, row)
+            if env.main and (step % config.checkpoint_every == 0 or step == config.max_steps):
+                _save_checkpoint(out, step, epoch, position, net, ema, optimizer, model_config, schedule, extra, config)
+            if env.world > 1 and step % config.checkpoint_every == 0:
+                dist.barrier()
+    finally:
+        bar.close()
+        logger.close()
+    final = out / "model"
+    if env.main:
+        save_pretrained(final, ema, model_config, schedule=schedule, extra=extra)
+    if env.world > 1:
+        dist.barrier()
+    return final
+
+
+@torch.no_grad()
+def _validate(
+    ema: nn.Module,
+    schedule: NoiseSchedule,
+    val: RollDataset,
+    config: TrainConfig,
+    env: _Dist,
+    align: int,
+    autocast: Any,
+    num_labels: int,
+) -> float:
+    """Mean loss of the EMA weights over the first ``eval_batches`` validation batches, with fixed noise."""
+    denoiser = KarrasDenoiser(ema, schedule)
+    losses = []
+    for b in range(config.eval_batches):
+        idx = list(range(b * config.batch_size, min((b + 1) * config.batch_size, len(val))))
+        if not idx:
+            break
+        batch = _collate([val[i] for i in idx])
+        g = torch.Generator().manual_seed(config.seed + 7919 * (b + 1))
+        x0 = to_model_space(batch["roll"].to(env.device))
+        cond = _cond_for(batch, x0, config, g, align, num_labels)
+        with autocast:
+            losses.append(float(denoiser.loss(x0, cond, generator=g)))
+    return sum(losses) / max(len(losses), 1)
+
+
+def _data_settings(data: RollDataset) -> dict[str, Any]:
+    return {
+        "layout": data.layout.to_dict(),
+        "grid": data.grid.to_dict(),
+        "label": data.label,
+        "source": data.manifest.get("source"),
+        "window": data.window,
+    }
+
+
+# ---------------------------------------------------------------------------------------------- checkpoints
+def _save_checkpoint(
+    out: Path,
+    step: int,
+    epoch: int,
+    position: int,
+    net: nn.Module,
+    ema: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    model_config: DenoiserConfig,
+    schedule: NoiseSchedule,
+    extra: dict[str, Any],
+    config: TrainConfig,
+) -> None:
+    """Write ``checkpoints/step-NNNNNNNN`` under a temporary name, rename it, then point ``latest`` at it."""
+    root = out / "checkpoints"
+    final = root / f"step-{step:08d}"
+    tmp = root / f".tmp-step-{step:08d}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    save_pretrained(tmp / "ema", ema, model_config, schedule=schedule, extra=extra)
+    save_pretrained(tmp / "model", net, model_config, schedule=schedule, extra=extra)
+    torch.save(
+        {"optimizer": optimizer.state_dict(), "step": step, "epoch": epoch, "position": position},
+        tmp / "train_state.pt",
+    )
+    atomic_write_text(tmp / "train_config.json", json.dumps(config.to_dict(), indent=2))
+    shutil.rmtree(final, ignore_errors=True)
+    os.rename(tmp, final)
+    atomic_write_text(root / "latest", final.name + "\n")
+    kept = sorted(p for p in root.glob("step-*") if p.is_dir())
+    for old in kept[: -config.keep_checkpoints]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _load_latest(
+    out: Path, net: nn.Module, ema: nn.Module, optimizer: torch.optim.Optimizer, config: TrainConfig
+) -> dict[str, Any] | None:
+    pointer = out / "checkpoints" / "latest"
+    if not pointer.is_file():
+        return None
+    folder = out / "checkpoints" / pointer.read_text().strip()
+    saved = json.loads((folder / "train_config.json").read_text())
+    if saved != config.to_dict():
+        changed = sorted(k for k in saved if saved[k] != config.to_dict().get(k))
+        raise TrainingError(f"{folder} was made with another training config ({', '.join(changed)} differ)")
+    loaded_net, _, _ = from_pretrained(folder / "model")
+    loaded_ema, _, _ = from_pretrained(folder / "ema")
+    net.load_state_dict(loaded_net.net.state_dict())
+    ema.load_state_dict(loaded_ema.net.state_dict())
+    state = torch.load(folder / "train_state.pt", map_location="cpu", weights_only=True)
+    optimizer.load_state_dict(state["optimizer"])
+    log.info("resumed from %s (step %d)", folder, state["step"])
+    return state
+
+
+# ---------------------------------------------------------------------------------------------- logging
+class _Log:
+    """``log.csv`` (appended to when resuming) and, when installed, TensorBoard; rank 0 only."""
+
+    FIELDS = ("step", "loss", "val_loss", "grad_norm", "lr", "steps_per_s", "skipped")
+
+    def __init__(self, out: Path, enabled: bool, resume_from: int | None) -> None:
+        self.enabled, self.writer, self.tb = enabled, None, None
+        if not enabled:
+            return
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / "log.csv"
+        kept: list[dict[str, str]] = []
+        if resume_from is not None and path.exists():  # rows after the checkpoint will be written again
+            with open(path, newline="") as handle:
+                kept = [r for r in csv.DictReader(handle) if int(r["step"]) <= resume_from]
+        self.handle = open(path, "w", newline="")  # noqa: SIM115 (closed in close())
+        self.writer = csv.DictWriter(self.handle, fieldnames=self.FIELDS)
+        self.writer.writeheader()
+        self.writer.writerows(kept)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(out / "tensorboard"))
+        except ImportError:
+            self.tb = None
+
+    def write(self, step: int, row: dict[str, Any]) -> None:
+        if not self.enabled or self.writer is None:
+            return
+        self.writer.writerow({"step": step, **row})
+        self.handle.flush()
+        if self.tb is not None:
+            for k, v in row.items():
+                self.tb.add_scalar(k, v, step)
+
+    def close(self) -> None:
+        if self.enabled and self.writer is not None:
+            self.handle.close()
+            if self.tb is not None:
+                self.tb.close()
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None: ...
+    def set_postfix(self, **kw: Any) -> None: ...
+    def close(self) -> None: ...
+
+
+def _bar(total: int, initial: int, enabled: bool) -> Any:
+    if not enabled:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc="train", unit="step")
