@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 MIDI_EXTENSIONS = (".mid", ".midi", ".kar")
@@ -33,3 +35,13 @@ def shared_midi() -> Path:
     if root is None:
         pytest.skip("the real MIDI corpus (../shared/midi or $SYMDIFF_TEST_MIDI) is not here")
     return root
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """Run a test on one torch thread: for tiny tensors intra-op threads only add overhead (and thrash on a
+    loaded machine)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

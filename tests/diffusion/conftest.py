@@ -1,17 +1,10 @@
-"""Shared fixtures of the diffusion tests."""
+"""The diffusion tests run on one thread (see ``one_thread`` in tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """The toy tensors here are tiny: intra-op threads only add overhead (and thrash on a loaded machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+def _one_thread(one_thread: None) -> None:
+    """Every test here uses tiny toy tensors."""

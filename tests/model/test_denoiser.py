@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,14 +15,7 @@ from symdiff.diffusion import Cond, KarrasDenoiser, NoiseSchedule
 from symdiff.model import DenoiserConfig, TransformerDenoiser, from_pretrained, save_pretrained
 from symdiff.model.denoiser import PatchEmbed, PatchHead, apply_rotary, rotary
 
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """The models here are tiny: intra-op threads only add overhead (and thrash on a loaded machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: intra-op threads only add overhead
 
 
 # ====================================================================== helpers
