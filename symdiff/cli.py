@@ -63,6 +63,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         workers=args.workers,
         num_shards=args.num_shards,
         shard_index=args.shard_index,
+        timeout=args.timeout or None,
         progress=not args.quiet,
     )
     if manifest is None:
@@ -138,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument("--tags", help="lakh: a tag file (MSD id or md5, then tags) giving a 'genre' label")
     prep.add_argument("--labels", help="folder: a CSV with a path column, optional split column and labels")
     prep.add_argument("--metadata", help="maestro: the metadata file when it is not in the root")
+    prep.add_argument(
+        "--timeout", type=float, default=120.0, help="seconds a piece may take (0: no limit; default 120)"
+    )
     prep.add_argument("--quiet", action="store_true", help="no progress bar")
     prep.set_defaults(func=cmd_prepare)
 

@@ -32,6 +32,8 @@ import json
 import logging
 import os
 import shutil
+import signal
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,10 +120,39 @@ class _Task:
     grid: Grid
     sustain_pedal: bool
     limits: Limits
+    timeout: float | None = None
+
+
+class _PieceTimeout(BaseException):
+    """Raised by the alarm inside a conversion that runs too long (a BaseException: no handler swallows it)."""
 
 
 def _run_tasks(tasks: list[_Task]) -> list[Converted]:
-    return [convert_piece(t.source, t.ref, t.layout, t.grid, t.sustain_pedal, t.limits) for t in tasks]
+    return [_run_one(t) for t in tasks]
+
+
+def _run_one(t: _Task) -> Converted:
+    """Convert one piece, stopped after ``t.timeout`` seconds by a SIGALRM timer where there is one (Unix, in the
+    main thread of the process: always so in the worker processes)."""
+    if (
+        t.timeout is None
+        or not hasattr(signal, "setitimer")
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        return convert_piece(t.source, t.ref, t.layout, t.grid, t.sustain_pedal, t.limits)
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise _PieceTimeout
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, t.timeout)
+    try:
+        return convert_piece(t.source, t.ref, t.layout, t.grid, t.sustain_pedal, t.limits)
+    except _PieceTimeout:
+        return Converted(t.ref, error=f"took longer than {t.timeout:g} s to convert (the timeout)")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def prepare(
@@ -137,6 +168,7 @@ def prepare(
     shard_index: int = 0,
     unit_size: int = 256,
     limits: Limits = DEFAULT_LIMITS,
+    timeout: float | None = 120.0,
     progress: bool = True,
 ) -> dict[str, Any] | None:
     """Convert ``source`` into a cache in ``out`` (see the module docstring); returns the manifest, or None while
@@ -150,6 +182,8 @@ def prepare(
         workers: processes converting in parallel (1: in this process).
         num_shards, shard_index: do only units ``u`` with ``u % num_shards == shard_index``.
         unit_size: pieces per work unit (the grain of resuming).
+        timeout: seconds one piece may take to convert before it is logged as failed (None: no limit). Pieces
+            are milliseconds each; some music21 corpus works take minutes.
         progress: show a progress bar.
     """
     if workers < 1:
@@ -184,7 +218,7 @@ def prepare(
     try:
         with _Converter(workers) as converter:
             for u in mine:
-                tasks = [_Task(source, ref, layout, grid, pedal, limits) for ref in units[u]]
+                tasks = [_Task(source, ref, layout, grid, pedal, limits, timeout) for ref in units[u]]
                 _write_unit(out, u, converter.run(tasks, bar.update))
     finally:
         bar.close()

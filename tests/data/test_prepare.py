@@ -206,3 +206,30 @@ def test_a_crashing_worker_takes_down_only_its_piece(tmp_path: Path) -> None:
     manifest = prepare(CrashingSource(src), tmp_path / "out", steps_per_beat=4, workers=2, progress=False)
     assert manifest["counts"]["failed"] == 1 and manifest["counts"]["kept"] == 6
     assert "crashed" in (tmp_path / "out" / "errors.tsv").read_text()
+
+
+class SlowSource(FolderSource):
+    """A folder whose piece named ``slow.mid`` never finishes reading."""
+
+    def read_midi(self, ref):  # type: ignore[no-untyped-def]
+        if ref.piece_id.endswith("slow.mid"):
+            time.sleep(3600)
+        return super().read_midi(ref)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_piece_that_takes_too_long_is_logged_and_skipped(tmp_path: Path, workers: int) -> None:
+    if not LAKH:
+        pytest.skip("the real MIDI corpus is not here")
+    src = tmp_path / "src"
+    src.mkdir()
+    for p in LAKH[:3]:
+        shutil.copy(p, src / p.name)
+    shutil.copy(LAKH[0], src / "slow.mid")
+    started = time.monotonic()
+    manifest = prepare(
+        SlowSource(src), tmp_path / "out", steps_per_beat=4, workers=workers, timeout=1.0, progress=False
+    )
+    assert time.monotonic() - started < 30
+    assert manifest["counts"]["failed"] == 1 and manifest["counts"]["kept"] == 3
+    assert "took longer than 1 s" in (tmp_path / "out" / "errors.tsv").read_text()
