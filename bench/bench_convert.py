@@ -60,6 +60,8 @@ def main() -> None:
     warnings.simplefilter("ignore")
     n = len(data)
 
+    for d in data:  # warm up: caches, allocator, lazy imports
+        Roll.from_midi(d, layout="gm", steps_per_beat=24)
     t_sym = best_of(args.repeat, lambda: [symusic.Score.from_midi(d) for d in data])
     t_sym_notes = best_of(
         args.repeat, lambda: [[t.notes.numpy() for t in symusic.Score.from_midi(d).tracks] for d in data]
