@@ -28,7 +28,13 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     config = DenoiserConfig(
-        tracks=4, pitches=64, patch=4, d_model=args.d_model, n_layers=args.layers, n_heads=4, num_labels=3,
+        tracks=4,
+        pitches=64,
+        patch=4,
+        d_model=args.d_model,
+        n_layers=args.layers,
+        n_heads=4,
+        num_labels=3,
         label_names=("a", "b", "c"),
     )
     torch.manual_seed(0)
