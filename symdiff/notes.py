@@ -19,7 +19,12 @@ either the onset is on or the step before was off, and runs until the frame goes
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from .layout import TrackLayout
 
 #: structured dtype of one note: onset and duration in steps, layout track, MIDI pitch and velocity
 NOTE_DTYPE = np.dtype([("onset", "<i4"), ("duration", "<i4"), ("track", "u1"), ("pitch", "u1"), ("velocity", "u1")])
@@ -186,3 +191,16 @@ def tensor_to_notes(tensor: np.ndarray, pitch_low: int, threshold: float = 0.5) 
     out["pitch"] = pitch + pitch_low
     out["velocity"] = np.clip(np.rint(velocity * 127.0), 1, 127)
     return sort_notes(out)
+
+
+def transpose_notes(notes: np.ndarray, layout: TrackLayout, semitones: int) -> np.ndarray:
+    """Notes of pitched tracks moved by ``semitones`` (drum tracks stay); notes leaving their track's pitch range
+    are dropped."""
+    track = notes["track"]
+    drum = np.array([t.is_drum for t in layout.tracks])[track]
+    ranges = np.array([t.pitch_range for t in layout.tracks])[track]
+    pitch = notes["pitch"].astype(np.int64) + np.where(drum, 0, int(semitones))
+    keep = (pitch >= ranges[:, 0]) & (pitch <= ranges[:, 1])
+    out = notes[keep].copy()
+    out["pitch"] = pitch[keep]
+    return out

@@ -11,6 +11,7 @@ window (a note that began before has no onset in the tensor). So windows concate
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -24,7 +25,7 @@ from .files import atomic_write_bytes
 from .grid import TEMPO_DTYPE, Grid
 from .layout import TrackLayout
 from .midi import DEFAULT_LIMITS, KEY_DTYPE, METER_DTYPE, Limits, MidiSource
-from .notes import CHANNELS, NOTE_DTYPE, canonical, notes_to_tensor, sort_notes, tensor_to_notes
+from .notes import CHANNELS, NOTE_DTYPE, canonical, notes_to_tensor, sort_notes, tensor_to_notes, transpose_notes
 
 if TYPE_CHECKING:
     import pretty_midi
@@ -149,8 +150,6 @@ class Roll:
         data = self.to_midi_bytes(keep_empty_tracks)
         if path is not None:
             atomic_write_bytes(path, data)
-        import io
-
         return pretty_midi.PrettyMIDI(io.BytesIO(data))
 
     # ================================================================== tensors
@@ -279,7 +278,7 @@ class Roll:
             length=stop - start,
             tempos=_window_events(self.tempos, start, stop),
             meters=_window_events(self.meters, start, stop),
-            keys=_window_events(self.keys, start, stop, keep_before=len(self.keys) > 0),
+            keys=_window_events(self.keys, start, stop),
             metadata=dict(self.metadata),
         )
 
@@ -306,14 +305,7 @@ class Roll:
         """Pitched tracks moved by ``semitones``; notes leaving a track's pitch range are dropped."""
         if int(semitones) != semitones:
             raise ValueError(f"transpose: semitones must be an integer, got {semitones!r}")
-        notes = self.notes
-        is_drum = np.array([t.is_drum for t in self.layout.tracks])[notes["track"]]
-        low = np.array([t.pitch_range[0] for t in self.layout.tracks])[notes["track"]]
-        high = np.array([t.pitch_range[1] for t in self.layout.tracks])[notes["track"]]
-        pitch = notes["pitch"].astype(np.int64) + np.where(is_drum, 0, int(semitones))
-        keep = (pitch >= low) & (pitch <= high)
-        out = notes[keep].copy()
-        out["pitch"] = pitch[keep]
+        out = transpose_notes(self.notes, self.layout, int(semitones))
         keys = self.keys.copy()
         if len(keys):
             keys["key"] = (keys["key"].astype(np.int64) + 7 * int(semitones) + 6) % 12 - 6  # move round the fifths
@@ -396,12 +388,12 @@ def _shift(events: np.ndarray, offset: int) -> np.ndarray:
     return out
 
 
-def _window_events(events: np.ndarray, start: int, stop: int, keep_before: bool = True) -> np.ndarray:
+def _window_events(events: np.ndarray, start: int, stop: int) -> np.ndarray:
     """Events inside ``[start, stop)`` moved to the window; the one in force at ``start`` moves to step 0."""
     steps = events["step"]
     inside = (steps > start) & (steps < stop)
     before = np.flatnonzero(steps <= start)
-    chosen = np.concatenate((before[-1:] if keep_before else before[:0], np.flatnonzero(inside)))
+    chosen = np.concatenate((before[-1:], np.flatnonzero(inside)))
     out = events[chosen].copy()
     out["step"] = np.maximum(out["step"] - start, 0)
     return out

@@ -48,6 +48,7 @@ from .diffusion.schedule import KarrasDenoiser, NoiseSchedule
 from .errors import SymdiffError
 from .files import atomic_write_text
 from .model import DenoiserConfig, TransformerDenoiser, from_pretrained, save_pretrained
+from .progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -346,7 +347,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = True) -
     autocast = _autocast(env.device, config.precision)
 
     logger = _Log(out, env.main, resume_from=step if resume else None)
-    bar = _bar(config.max_steps, step, progress and env.main)
+    bar = progress_bar(config.max_steps, progress and env.main, "train", "step", initial=step)
     batches = loader.epoch(epoch, position)
     started, skipped = time.perf_counter(), 0
     try:
@@ -552,17 +553,3 @@ class _Log:
             self.handle.close()
             if self.tb is not None:
                 self.tb.close()
-
-
-class _NoBar:
-    def update(self, n: int = 1) -> None: ...
-    def set_postfix(self, **kw: Any) -> None: ...
-    def close(self) -> None: ...
-
-
-def _bar(total: int, initial: int, enabled: bool) -> Any:
-    if not enabled:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, desc="train", unit="step")

@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 
 from ..grid import Grid
 from ..layout import TrackLayout
-from ..notes import canonical, notes_to_tensor
+from ..notes import canonical, notes_to_tensor, transpose_notes
 from ..roll import Roll
 from .prepare import iter_units
 from .sources import SPLITS
@@ -215,15 +215,7 @@ class RollDataset(Dataset):
         notes = notes[(onset < start + self.window) & (onset + notes["duration"] > start)].copy()
         a = self.augment
         if a.transpose != (0, 0):
-            shift = int(rng.integers(a.transpose[0], a.transpose[1] + 1))
-            specs = self.layout.tracks
-            drum = np.array([t.is_drum for t in specs])[notes["track"]]
-            low = np.array([t.pitch_range[0] for t in specs])[notes["track"]]
-            high = np.array([t.pitch_range[1] for t in specs])[notes["track"]]
-            pitch = notes["pitch"].astype(np.int64) + np.where(drum, 0, shift)
-            keep = (pitch >= low) & (pitch <= high)
-            notes = notes[keep]
-            notes["pitch"] = pitch[keep]
+            notes = transpose_notes(notes, self.layout, int(rng.integers(a.transpose[0], a.transpose[1] + 1)))
         if a.velocity_jitter:
             jitter = rng.integers(-a.velocity_jitter, a.velocity_jitter + 1, len(notes))
             notes["velocity"] = np.clip(notes["velocity"].astype(np.int64) + jitter, 1, 127)

@@ -47,6 +47,7 @@ from ..grid import TEMPO_DTYPE, Grid
 from ..layout import TrackLayout
 from ..midi import DEFAULT_LIMITS, KEY_DTYPE, METER_DTYPE, Limits, read
 from ..notes import NOTE_DTYPE
+from ..progress import progress_bar
 from .sources import SPLITS, PieceRef, Source
 
 log = logging.getLogger(__name__)
@@ -214,7 +215,7 @@ def prepare(
     units = [refs[i : i + unit_size] for i in range(0, len(refs), unit_size)]
     mine = [u for u in range(len(units)) if u % num_shards == shard_index and not _unit_dir(out, u).is_dir()]
 
-    bar = _progress_bar(sum(len(units[u]) for u in mine), progress, f"prepare {source.info.name}")
+    bar = progress_bar(sum(len(units[u]) for u in mine), progress, f"prepare {source.info.name}", "piece")
     try:
         with _Converter(workers) as converter:
             for u in mine:
@@ -419,22 +420,6 @@ def _ref_from_json(data: dict[str, Any]) -> PieceRef:
         labels=data.get("labels", {}),
         path=data.get("path"),
     )
-
-
-class _NoBar:
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress_bar(total: int, enabled: bool, description: str) -> Any:
-    if not enabled:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=description, unit="piece")
 
 
 def iter_units(out: str | os.PathLike[str]) -> Iterable[Path]:
