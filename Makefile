@@ -6,7 +6,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.symdiff-installed
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-slow bench lint format clean
+.PHONY: setup demo test test-slow bench docs bundled-model lint format clean
 
 setup: $(STAMP)
 
@@ -28,6 +28,16 @@ test-slow: setup
 
 bench: setup
 	$(BIN)/python bench/bench_convert.py
+
+# how the bundled model (symdiff/assets/default) is made: about 10 min of preparation and an hour of training on 2 cores
+bundled-model: setup
+	$(BIN)/symdiff prepare corpus bach,palestrina,monteverdi,essenFolksong data/corpus4 --layout voices --steps-per-beat 4 --workers 2
+	$(BIN)/symdiff train --data data/corpus4 --config configs/bundled.toml --out runs/bundled
+	$(BIN)/python scripts/bundle_model.py runs/bundled symdiff/assets/default
+
+# the documentation site (MkDocs, Material, mkdocstrings) into build/site; any warning is an error
+docs: setup
+	$(BIN)/mkdocs build --strict --site-dir build/site
 
 lint: setup
 	$(BIN)/ruff check symdiff tests bench examples

@@ -16,6 +16,12 @@ from .errors import SymdiffError
 from .layout import PRESETS
 
 EPILOG = """examples:
+  symdiff generate --bars 16 --style bach --seed 1 -o chorale.mid --wav chorale.wav --png chorale.png
+  symdiff continue melody.mid --bars 8 --seed 2 -o longer.mid
+  symdiff inpaint song.mid --bars 9 12 -o filled.mid
+  symdiff accompany tune.mid --keep Soprano -o harmonised.mid --musicxml harmonised.musicxml
+  symdiff render chorale.mid chorale.wav
+  symdiff info
   symdiff convert song.mid quantised.mid --layout lpd5 --steps-per-beat 12
   symdiff convert performance.midi out.mid --layout piano --frames-per-second 100
   symdiff demo --out demo
@@ -84,11 +90,182 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------- generation
+def _pipeline(args: argparse.Namespace):  # -> Pipeline (imported lazily: torch)
+    from .pipeline import Pipeline
+
+    pipe = Pipeline.from_pretrained(args.model)
+    return pipe.to(args.device) if args.device else pipe
+
+
+def _sampling(args: argparse.Namespace) -> dict:
+    return {
+        "style": args.style,
+        "num_samples": args.num_samples,
+        "steps": args.steps,
+        "sampler": args.sampler,
+        "guidance_scale": args.guidance,
+        "seed": args.seed,
+        "progress": not args.quiet,
+    }
+
+
+def _write_outputs(args: argparse.Namespace, result) -> int:
+    """Write each Roll as MIDI (and WAV / PNG / MusicXML when asked); print what was written."""
+    rolls = result if isinstance(result, list) else [result]
+    written = []
+    for i, roll in enumerate(rolls):
+
+        def name(path: Path | None, i: int = i) -> Path | None:
+            if path is None or len(rolls) == 1:
+                return path
+            return path.with_name(f"{path.stem}-{i + 1}{path.suffix}")
+
+        entry = {"midi": str(name(args.output)), "bars": roll.num_bars, "seconds": round(roll.seconds, 2)}
+        entry["notes"] = len(roll.notes)
+        roll.to_midi(name(args.output))
+        if args.wav:
+            roll.save_audio(name(args.wav))
+            entry["wav"] = str(name(args.wav))
+        if args.png:
+            from .files import atomic_write_bytes
+            from .plot import roll_png
+
+            atomic_write_bytes(name(args.png), roll_png(roll))
+            entry["png"] = str(name(args.png))
+        if args.musicxml:
+            roll.to_musicxml(name(args.musicxml))
+            entry["musicxml"] = str(name(args.musicxml))
+        written.append(entry)
+    print(json.dumps(written if len(written) > 1 else written[0], indent=2))
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    """New music in a style, length, meter and tempo."""
+    pipe = _pipeline(args)
+    numerator, _, denominator = args.time_signature.partition("/")
+    if not (numerator.isdigit() and denominator.isdigit()):
+        raise ValueError(f"--time-signature must look like 3/4, got {args.time_signature!r}")
+    result = pipe.generate(
+        args.bars, tempo=args.tempo, time_signature=(int(numerator), int(denominator)), **_sampling(args)
+    )
+    return _write_outputs(args, result)
+
+
+def cmd_continue(args: argparse.Namespace) -> int:
+    """The given MIDI file and ``--bars`` more."""
+    return _write_outputs(args, _pipeline(args).continue_(args.input, args.bars, **_sampling(args)))
+
+
+def cmd_inpaint(args: argparse.Namespace) -> int:
+    """The given MIDI file with bars FIRST..LAST written anew."""
+    pipe = _pipeline(args)
+    result = pipe.inpaint(args.input, tuple(args.bars), tracks=args.tracks or None, **_sampling(args))
+    return _write_outputs(args, result)
+
+
+def cmd_accompany(args: argparse.Namespace) -> int:
+    """Keep some tracks of the given MIDI file and write the others."""
+    return _write_outputs(args, _pipeline(args).accompany(args.input, args.keep, **_sampling(args)))
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    """What a model knows: tracks, styles, grid, window, size, training."""
+    print(json.dumps(_pipeline(args).info(), indent=2))
+    return 0
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, default=None, help="a model folder (default: the bundled model)")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cpu)")
+
+
+def _add_sampling_options(parser: argparse.ArgumentParser, default_out: str) -> None:
+    from .diffusion.sample import SAMPLERS
+
+    _add_model_options(parser)
+    parser.add_argument(
+        "-o", "--output", type=Path, default=Path(default_out), help=f"MIDI file (default: {default_out})"
+    )
+    parser.add_argument("--wav", type=Path, help="also render audio to this WAV file (FluidSynth)")
+    parser.add_argument("--png", type=Path, help="also draw the piano roll to this PNG file")
+    parser.add_argument("--musicxml", type=Path, help="also write MusicXML for notation programs")
+    parser.add_argument("--style", help="a style the model knows (see symdiff info); default: none")
+    parser.add_argument("--num-samples", type=int, default=1, help="how many pieces (files get -1, -2, ...)")
+    parser.add_argument("--steps", type=int, default=20, help="sampler steps (default: 20)")
+    parser.add_argument("--sampler", default="dpmsolver++", choices=SAMPLERS, help="default: dpmsolver++")
+    parser.add_argument("--guidance", type=float, default=1.5, help="classifier-free guidance scale (default 1.5)")
+    parser.add_argument("--seed", type=int, default=None, help="the same seed gives the same music")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_generation_commands(sub: argparse._SubParsersAction) -> None:
+    def add(name: str, func, help: str, examples: str) -> argparse.ArgumentParser:
+        parser = sub.add_parser(
+            name,
+            help=help,
+            description=help,
+            epilog="examples:\n" + examples,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        parser.set_defaults(func=func)
+        return parser
+
+    gen = add(
+        "generate",
+        cmd_generate,
+        "generate new music with a trained model",
+        "  symdiff generate --bars 16 --style bach --seed 1 -o out.mid --wav out.wav --png out.png\n"
+        "  symdiff generate --bars 32 --time-signature 3/4 --tempo 90 --num-samples 4 -o waltz.mid\n",
+    )
+    gen.add_argument("--bars", type=int, default=16, help="length in bars (default: 16)")
+    gen.add_argument("--tempo", type=float, default=100.0, help="quarter notes per minute (default: 100)")
+    gen.add_argument("--time-signature", default="4/4", help="e.g. 3/4, 6/8 (default: 4/4)")
+    _add_sampling_options(gen, "generated.mid")
+
+    cont = add(
+        "continue",
+        cmd_continue,
+        "continue a MIDI file by some bars",
+        "  symdiff continue melody.mid --bars 8 --seed 2 -o longer.mid --wav longer.wav\n",
+    )
+    cont.add_argument("input", help="the MIDI file to continue")
+    cont.add_argument("--bars", type=int, default=8, help="bars to add (default: 8)")
+    _add_sampling_options(cont, "continued.mid")
+
+    inp = add(
+        "inpaint",
+        cmd_inpaint,
+        "write some bars of a MIDI file anew (bars counted from 1, both ends included)",
+        "  symdiff inpaint song.mid --bars 9 12 -o filled.mid\n"
+        "  symdiff inpaint song.mid --bars 5 6 --tracks Alto Tenor\n",
+    )
+    inp.add_argument("input", help="the MIDI file")
+    inp.add_argument("--bars", type=int, nargs=2, required=True, metavar=("FIRST", "LAST"), help="bars to fill")
+    inp.add_argument("--tracks", nargs="*", help="only these tracks of the model's layout (default: all)")
+    _add_sampling_options(inp, "inpainted.mid")
+
+    acc = add(
+        "accompany",
+        cmd_accompany,
+        "keep some tracks of a MIDI file and write the others around them",
+        "  symdiff accompany tune.mid --keep Soprano -o harmonised.mid --musicxml harmonised.musicxml\n",
+    )
+    acc.add_argument("input", help="the MIDI file")
+    acc.add_argument("--keep", nargs="+", required=True, help="tracks to keep (names of the model's layout)")
+    _add_sampling_options(acc, "accompanied.mid")
+
+    info = add("info", cmd_info, "show what a model knows (tracks, styles, grid, size)", "  symdiff info\n")
+    _add_model_options(info)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """The README's demo: see :mod:`symdiff.demo`."""
     from .demo import run_demo
 
-    run_demo(Path(args.out), piece=args.piece)
+    audio = not args.no_audio
+    run_demo(Path(args.out), piece=args.piece, bars=args.bars, seed=args.seed, steps=args.steps, audio=audio)
     return 0
 
 
@@ -166,8 +343,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tr.set_defaults(func=cmd_train)
 
-    demo = sub.add_parser("demo", help="run the demo on the bundled data (what `make demo` runs)")
+    _add_generation_commands(sub)
+    from .render import add_render_command
+
+    add_render_command(sub)
+    from .metrics.report import add_evaluate_command
+
+    add_evaluate_command(sub)
+
+    demo = sub.add_parser(
+        "demo", help="generate a piece in every style of the bundled model, with audio and a picture (make demo)"
+    )
     demo.add_argument("--out", default="demo", help="folder for what the demo writes (default: demo)")
+    demo.add_argument("--bars", type=int, default=16, help="bars per piece (default: 16)")
+    demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    demo.add_argument("--steps", type=int, default=20, help="sampler steps (default: 20)")
+    demo.add_argument("--no-audio", action="store_true", help="skip the WAV files")
     demo.add_argument("--piece", default="bach/bwv66.6", help="a music21 corpus work (default: bach/bwv66.6)")
     demo.set_defaults(func=cmd_demo)
     return parser

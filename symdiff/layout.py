@@ -11,6 +11,10 @@ Presets (``TrackLayout.preset(name)``, or just the name wherever a layout is tak
 - ``lpd5``: Drums, Piano, Guitar, Bass, Strings, as in the Lakh Pianoroll Dataset (LPD-5, Dong et al. 2018):
   every pitched instrument that is not a piano, guitar or bass goes to Strings.
 - ``gm``: the 16 General MIDI program families (8 programs each) plus Drums: 17 tracks, nothing dropped.
+- ``voices``: Soprano, Alto, Tenor, Bass, assigned by part name (``Canto``/``Cantus``/``Superius`` → Soprano,
+  ``Altus``/``Quinto``/``Contratenor`` → Alto, ``Sextus`` → Tenor, ``Bassus``/``Continuo`` → Bass; an unnamed part,
+  such as a folk tune's melody, → Soprano); parts with other names (instruments doubling the choir) are dropped.
+  Pitches F#1..A6 (30..93). For vocal polyphony: chorales, motets, madrigals, melodies to harmonise.
 """
 
 from __future__ import annotations
@@ -40,7 +44,16 @@ GM_FAMILIES: tuple[str, ...] = (
     "Sound Effects",
 )
 
-PRESETS: tuple[str, ...] = ("piano", "lpd5", "gm")
+PRESETS: tuple[str, ...] = ("piano", "lpd5", "gm", "voices")
+
+#: the ``voices`` preset: (name, default program, part-name pattern); the first pattern that matches wins
+VOICE_PARTS: tuple[tuple[str, int, str], ...] = (
+    ("Soprano", 52, r"^\s*$|sopran|cant(o|us)\b|superius|discant|treble|melod"),
+    ("Alto", 52, r"alt(o|us)\b|quint|contra|mezzo"),
+    ("Tenor", 52, r"tenor|sext"),
+    ("Bass", 52, r"bass|continuo"),
+)
+VOICE_PITCHES: tuple[int, int] = (30, 93)
 
 
 @dataclass(frozen=True)
@@ -131,7 +144,7 @@ class TrackLayout:
     # ------------------------------------------------------------------ presets
     @classmethod
     def preset(cls, name: str) -> TrackLayout:
-        """The named preset: one of ``piano``, ``lpd5``, ``gm`` (layouts are immutable, so presets are shared)."""
+        """The named preset: one of ``piano``, ``lpd5``, ``gm``, ``voices`` (immutable, so shared)."""
         return _preset(name)
 
     @classmethod
@@ -156,6 +169,12 @@ class TrackLayout:
                 for i, family in enumerate(GM_FAMILIES)
             )
             return cls((*families, TrackSpec("Drums", 0, is_drum=True)), name="gm")
+        if name == "voices":
+            parts = tuple(
+                TrackSpec(part, program, name_pattern=pattern, pitch_range=VOICE_PITCHES)
+                for part, program, pattern in VOICE_PARTS
+            )
+            return cls(parts, name="voices")
         raise ValueError(f"unknown layout preset {name!r}; choose one of {', '.join(PRESETS)} or build a TrackLayout")
 
     @classmethod

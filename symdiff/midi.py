@@ -1,9 +1,9 @@
 """The only room that touches MIDI bytes: read a MIDI source into grid-quantised arrays, and write them back.
 
 Reading uses symusic (MidiTok's C++ parser, ~0.25 ms a file). Untrusted bytes are checked before they reach the
-parser (header, format, division, size) and after it (note count, length), so a bad file gives a
+parser (header, format, division, size) and after it (note count, length, bars), so a bad file gives a
 :class:`~symdiff.errors.MidiError` that names it and says what is wrong, never another exception or an
-unbounded allocation.
+unbounded allocation. Writing refuses a Roll too long for MIDI's delta times rather than write it wrong.
 """
 
 from __future__ import annotations
@@ -37,14 +37,32 @@ MidiSource = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, symusi
 
 @dataclass(frozen=True)
 class Limits:
-    """What a MIDI source may hold before it is refused (to bound memory and time on hostile input)."""
+    """What a MIDI source may hold before it is refused (to bound memory and time on hostile input).
+
+    Attributes:
+        max_bytes: size of the file.
+        max_notes: notes in it.
+        max_steps: its length on the grid it is read onto.
+        max_bars: bars in it, as its time signatures divide it (a meter such as 1/128 makes a bar of a 32nd of a
+            quarter note, so a long piece could make more bars than any memory holds).
+    """
 
     max_bytes: int = 64 * 2**20
     max_notes: int = 2_000_000
     max_steps: int = 2**22
+    max_bars: int = 2**21
+
+    def __post_init__(self) -> None:
+        for name in ("max_bytes", "max_notes", "max_steps", "max_bars"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"Limits.{name} must be a positive int, got {value!r}")
 
 
 DEFAULT_LIMITS = Limits()
+#: the largest tick a written MIDI event may have: a delta time (the ticks between two events of a track) holds at
+#: most 2**28 - 1, and symusic writes a longer one modulo 2**28, silently (so a note of 2**28 ticks came back 0 long)
+MAX_TICK = 2**28 - 1
 
 
 @dataclass
@@ -151,6 +169,10 @@ def read(
     limits: Limits = DEFAULT_LIMITS,
 ) -> MidiContent:
     """Read a MIDI source and quantise it to ``grid`` under ``layout`` (see :meth:`symdiff.Roll.from_midi`)."""
+    if not isinstance(sustain_pedal, (bool, np.bool_)):
+        raise TypeError(f"sustain_pedal must be True, False or None (the grid's default), got {sustain_pedal!r}")
+    if not isinstance(limits, Limits):
+        raise TypeError(f"limits must be a symdiff.Limits, got {type(limits).__name__}")
     score, name = parse(source, limits)
     tpq = int(score.tpq)
     if grid.is_beat:
@@ -217,11 +239,21 @@ def read(
             programs[index] = program
 
     note_end = int((notes["onset"].astype(np.int64) + notes["duration"]).max()) if len(notes) else 0
+    length = max(end_steps, note_end)
+    tempos, meters = _tempos(timed, to_steps), _meters(timed, to_steps)
+    bars = _count_bars(meters, length, grid, tempos)
+    if bars > limits.max_bars:
+        shortest = meters[np.argmax(meters["denominator"] / np.maximum(meters["numerator"], 1))]
+        raise MidiError(
+            name,
+            f"has {bars:,.0f} bars (time signatures down to {shortest['numerator']}/{shortest['denominator']}), over "
+            f"the limit of {limits.max_bars:,} (Limits.max_bars)",
+        )
     return MidiContent(
         notes=notes,
-        length=max(end_steps, note_end),
-        tempos=_tempos(timed, to_steps),
-        meters=_meters(timed, to_steps),
+        length=length,
+        tempos=tempos,
+        meters=meters,
         keys=_keys(timed, to_steps),
         programs=tuple(programs),
         metadata={"source": name, "ticks_per_quarter": tpq, "dropped_notes": dropped},
@@ -300,6 +332,15 @@ def _keys(score: symusic.Score, to_steps: Any) -> np.ndarray:
     return _timeline(to_steps(arrays["time"][valid]), columns, KEY_DTYPE, None)
 
 
+def _count_bars(meters: np.ndarray, length: int, grid: Grid, tempos: np.ndarray) -> float:
+    """How many bars the time signatures make of ``length`` steps (as ``Roll.bar_starts`` counts them, before
+    bars shorter than a step merge)."""
+    edges = np.append(meters["step"], max(length, int(meters["step"][-1]) + 1)).astype(np.float64)
+    quarters = np.diff(grid.quarters(edges, tempos))
+    bar = 4.0 * meters["numerator"].astype(np.float64) / meters["denominator"].astype(np.float64)
+    return float(np.sum(np.ceil(quarters / bar)))
+
+
 def _is_pretty_midi(obj: object) -> bool:
     return type(obj).__name__ == "PrettyMIDI" and type(obj).__module__.startswith("pretty_midi")
 
@@ -326,6 +367,14 @@ def to_score(
     def ticks(steps: np.ndarray) -> np.ndarray:
         return grid.steps_to_ticks(steps, tempos, tpq)
 
+    last = max(int(length), *(int(e["step"].max()) for e in (tempos, meters, keys) if len(e)))
+    last_tick = int(ticks(np.array([last]))[0])
+    if last_tick > MAX_TICK:  # past it, times between events would wrap round (or overflow 32 bits), not be written
+        raise MidiError(
+            "<Roll>",
+            f"cannot be written as MIDI: it lasts {last_tick:,} ticks ({tpq} a quarter note), past the longest time "
+            f"one MIDI event can follow another ({MAX_TICK:,} ticks); write it in parts (roll.slice)",
+        )
     tempo_ticks = ticks(tempos["step"])
     for t, qpm in zip(tempo_ticks.tolist(), tempos["qpm"].tolist()):
         score.tempos.append(symusic.Tempo(int(t), mspq=round(60_000_000.0 / qpm)))

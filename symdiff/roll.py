@@ -373,6 +373,48 @@ class Roll:
             "time_signatures": [f"{m['numerator']}/{m['denominator']}" for m in self.meters],
         }
 
+    # ---- audio, pictures, notation (render.py, plot.py, notation.py)
+    def render(
+        self, soundfont: str | os.PathLike[str] | None = None, sample_rate: int = 44100, **kwargs: Any
+    ) -> np.ndarray:
+        """The Roll as audio through FluidSynth: float32 ``(samples, 2)`` stereo at -1 dBFS peak, with a 1 s tail.
+
+        See :func:`symdiff.render.render` (``kwargs``: ``gain``, ``stereo``, ``tail``, ``normalize``, ``progress``).
+        """
+        from .render import render
+
+        return render(self, soundfont=soundfont, sample_rate=sample_rate, **kwargs)
+
+    def save_audio(
+        self, path: str | os.PathLike[str], soundfont: str | os.PathLike[str] | None = None, sample_rate: int = 44100
+    ) -> os.PathLike[str]:
+        """Render the Roll (see :meth:`render`) and write it as a 16-bit stereo WAV file, atomically."""
+        from .render import save_audio
+
+        return save_audio(self.render(soundfont=soundfont, sample_rate=sample_rate), path, sample_rate)
+
+    def to_musicxml(self, path: str | os.PathLike[str], **kwargs: Any) -> os.PathLike[str]:
+        """Write the Roll as MusicXML (``.mxl``: compressed) through music21 and return the path; see
+        :func:`symdiff.notation.to_musicxml`."""
+        from .notation import to_musicxml
+
+        return to_musicxml(self, path, **kwargs)
+
+    def plot(self, **kwargs: Any) -> Any:
+        """A matplotlib piano roll of the Roll (a Figure); see :func:`symdiff.plot.plot_roll`."""
+        from .plot import plot_roll
+
+        return plot_roll(self, **kwargs)
+
+    def _repr_html_(self) -> str | None:
+        """Jupyter's view: summary, piano roll and an audio player (see :func:`symdiff.plot.roll_html`)."""
+        try:
+            from .plot import roll_html
+
+            return roll_html(self)
+        except ImportError:  # no matplotlib: Jupyter falls back to repr()
+            return None
+
 
 # ====================================================================== helpers
 def _single(dtype: np.dtype, **values: Any) -> np.ndarray:

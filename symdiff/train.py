@@ -26,12 +26,14 @@ import os
 import shutil
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
@@ -43,6 +45,7 @@ else:  # pragma: no cover
 
 from .data.dataset import Augment, RollDataset
 from .diffusion.cond import Cond
+from .diffusion.decode import Decoder, calibrate, min_steps_from_data
 from .diffusion.masks import DEFAULT_TASK_WEIGHTS, draw_masks
 from .diffusion.schedule import KarrasDenoiser, NoiseSchedule
 from .errors import SymdiffError
@@ -71,6 +74,8 @@ class TrainConfig:
     window: int = 256
     label: str | None = "style"
     label_dropout: float = 0.1
+    balance_labels: bool = False
+    align_bars: bool = False
     transpose: tuple[int, int] = (0, 0)
     velocity_jitter: int = 0
     batch_size: int = 16
@@ -153,17 +158,6 @@ class TrainConfig:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
 
-# ---------------------------------------------------------------------------------------------- data space
-def to_model_space(roll: Tensor) -> Tensor:
-    """Roll tensors hold 0..1; the model works on -1..1 (silence is -1)."""
-    return roll * 2.0 - 1.0
-
-
-def from_model_space(x: Tensor) -> Tensor:
-    """The inverse of :func:`to_model_space`, clamped to 0..1."""
-    return ((x + 1.0) / 2.0).clamp(0.0, 1.0)
-
-
 # ---------------------------------------------------------------------------------------------- the loop
 @dataclass
 class _Dist:
@@ -189,13 +183,27 @@ def _init_distributed() -> _Dist:
     return _Dist(rank=dist.get_rank(), world=dist.get_world_size(), device=device)
 
 
-def _batches(n: int, batch: int, seed: int, epoch: int, start: int, rank: int, world: int) -> Iterator[list[int]]:
-    """This rank's index lists for ``epoch`` from batch number ``start`` on: a permutation seeded by (seed, epoch),
-    cut into global batches of ``batch * world``, each shared out by rank."""
+def _batches(
+    n: int,
+    batch: int,
+    seed: int,
+    epoch: int,
+    start: int,
+    rank: int,
+    world: int,
+    weights: Tensor | None = None,
+) -> Iterator[list[int]]:
+    """This rank's index lists for ``epoch`` from batch number ``start`` on: a permutation seeded by (seed, epoch)
+    (with ``weights``: ``n`` draws with replacement in proportion to them), cut into global batches of
+    ``batch * world``, each shared out by rank."""
     g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    order = torch.randperm(n, generator=g).tolist()
     per_step = batch * world
-    for b in range(start, n // per_step):
+    draws = max(n, per_step)  # a split smaller than a batch is drawn several times over
+    if weights is None:
+        order = torch.cat([torch.randperm(n, generator=g) for _ in range(-(-draws // n))])[:draws].tolist()
+    else:
+        order = torch.multinomial(weights, draws, replacement=True, generator=g).tolist()
+    for b in range(start, draws // per_step):
         chunk = order[b * per_step : (b + 1) * per_step]
         yield chunk[rank * batch : (rank + 1) * batch]
 
@@ -236,17 +244,24 @@ class _Loader:
 
     def __init__(self, data: RollDataset, config: TrainConfig, rank: int, world: int) -> None:
         self.data, self.config, self.rank, self.world = data, config, rank, world
-        self.per_epoch = len(data) // (config.batch_size * world)
-        if self.per_epoch == 0:
-            raise TrainingError(
-                f"{config.data}: the training split has {len(data)} windows, fewer than one batch of "
-                f"{config.batch_size * world}; lower batch_size or window"
-            )
+        if len(data) == 0:
+            raise TrainingError(f"{config.data}: the training split has no windows")
+
+        self.weights = _label_balance(data) if config.balance_labels else None
 
     def epoch(self, epoch: int, start: int) -> Iterator[dict[str, Tensor]]:
         self.data.set_epoch(epoch)
         order = list(
-            _batches(len(self.data), self.config.batch_size, self.config.seed, epoch, start, self.rank, self.world)
+            _batches(
+                len(self.data),
+                self.config.batch_size,
+                self.config.seed,
+                epoch,
+                start,
+                self.rank,
+                self.world,
+                self.weights,
+            )
         )
         loader = torch.utils.data.DataLoader(
             self.data,
@@ -256,6 +271,15 @@ class _Loader:
             persistent_workers=False,
         )
         yield from loader
+
+
+def _label_balance(data: RollDataset) -> Tensor | None:
+    """Per-window sampling weights giving every label (and "no label") the same share of the batches."""
+    if not data.label:
+        return None
+    labels = [data.pieces[int(p)]["labels"].get(data.label) for p in data.windows[:, 0]]
+    counts = Counter(labels)
+    return torch.tensor([1.0 / counts[lab] for lab in labels], dtype=torch.float64)
 
 
 @torch.no_grad()
@@ -298,6 +322,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = True) -
         label=config.label,
         augment=Augment(transpose=config.transpose, velocity_jitter=config.velocity_jitter),
         seed=config.seed,
+        align_bars=config.align_bars,
     )
     val = RollDataset(config.data, "validation", config.window, label=config.label)
     if config.label and not data.label_names:
@@ -305,6 +330,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = True) -
     schedule = NoiseSchedule.from_dict(dict(config.schedule))
     model_config = DenoiserConfig.from_dict(
         {
+            "max_steps": config.window,  # the longest window the model will be asked for (positions are learnt)
             **dict(config.model),
             "tracks": len(data.layout),
             "pitches": data.layout.num_pitches,
@@ -349,7 +375,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = True) -
     logger = _Log(out, env.main, resume_from=step if resume else None)
     bar = progress_bar(config.max_steps, progress and env.main, "train", "step", initial=step)
     batches = loader.epoch(epoch, position)
-    started, skipped = time.perf_counter(), 0
+    started, skipped, first_step = time.perf_counter(), 0, step
     try:
         while step < config.max_steps:
             g = torch.Generator().manual_seed(_step_seed(config, env.rank, step))
@@ -364,7 +390,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = True) -
                     batches = loader.epoch(epoch, 0)
                     batch = next(batches)
                 position += 1
-                x0 = to_model_space(batch["roll"].to(env.device))
+                x0 = schedule.to_model(batch["roll"].to(env.device))
                 cond = _cond_for(batch, x0, config, g, align, model_config.num_labels)
                 sync = nullcontext() if env.world == 1 or micro == config.grad_accum - 1 else module.no_sync()
                 with sync, autocast:
@@ -397,7 +423,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = True) -
                     loss=float(total),
                     grad_norm=float(grad_norm),
                     lr=lr_at(step - 1, config),
-                    steps_per_s=step / max(time.perf_counter() - started, 1e-9),
+                    steps_per_s=(step - first_step) / max(time.perf_counter() - started, 1e-9),
                     skipped=skipped,
                 )
                 bar.set_postfix(loss=f"{float(total):.4f}")
@@ -414,6 +440,8 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = True) -
         logger.close()
     final = out / "model"
     if env.main:
+        decoder, scores = _calibrate_decoder(ema, schedule, data, val, config, model_config.num_labels, env)
+        extra["decoder"], extra["decoder_scores"] = decoder.to_dict(), scores
         save_pretrained(final, ema, model_config, schedule=schedule, extra=extra)
     if env.world > 1:
         dist.barrier()
@@ -440,11 +468,39 @@ def _validate(
             break
         batch = _collate([val[i] for i in idx])
         g = torch.Generator().manual_seed(config.seed + 7919 * (b + 1))
-        x0 = to_model_space(batch["roll"].to(env.device))
+        x0 = schedule.to_model(batch["roll"].to(env.device))
         cond = _cond_for(batch, x0, config, g, align, num_labels)
         with autocast:
             losses.append(float(denoiser.loss(x0, cond, generator=g)))
     return sum(losses) / max(len(losses), 1)
+
+
+@torch.no_grad()
+def _calibrate_decoder(
+    ema: nn.Module,
+    schedule: NoiseSchedule,
+    data: RollDataset,
+    val: RollDataset,
+    config: TrainConfig,
+    num_labels: int,
+    env: _Dist,
+) -> tuple[Decoder, dict[str, float]]:
+    """The decoder for this model, chosen on data (``symdiff.diffusion.decode``): ``min_steps`` from the training
+    notes' lengths, thresholds and gap filling by :func:`~symdiff.diffusion.decode.calibrate` on up to 64
+    validation windows (training windows when there is no validation split)."""
+    durations = [data._piece_arrays(i)[0]["duration"] for i in range(len(data.pieces))]
+    min_steps = min_steps_from_data(np.concatenate(durations) if durations else np.zeros(0, np.int64))
+    source = val if len(val) else data
+    idx = np.linspace(0, len(source) - 1, min(64, len(source))).astype(int).tolist()
+    batch = _collate([source[i] for i in idx])
+    cond = Cond(
+        label=batch["label"].to(env.device) if num_labels else None,
+        tempo=batch["tempo"].to(env.device),
+        meter=batch["meter"].to(env.device),
+    )
+    denoiser = KarrasDenoiser(ema, schedule).eval()
+    windows, pitch_low = batch["roll"].to(env.device), data.layout.pitch_range[0]
+    return calibrate(denoiser, windows, pitch_low, cond=cond, schedule=schedule, min_steps=min_steps, seed=config.seed)
 
 
 def _data_settings(data: RollDataset) -> dict[str, Any]:

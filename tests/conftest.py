@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from symdiff import prepare
+from symdiff.data.sources import CorpusSource, PieceRef
+
 REPO = Path(__file__).resolve().parents[1]
 MIDI_EXTENSIONS = (".mid", ".midi", ".kar")
 
@@ -45,3 +48,28 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+#: chorales in the shared small cache (about 0.2 s each to convert)
+CHORALES = 30
+
+
+class FirstChorales(CorpusSource):
+    """The first ``count`` works of the music21 ``bach`` collection."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__("bach")
+        self.count = count
+
+    def pieces(self) -> list[PieceRef]:
+        return super().pieces()[: self.count]
+
+
+@pytest.fixture(scope="session")
+def chorale_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ``voices`` cache at 4 steps per beat of the first Bach chorales of the music21 corpus (it ships with
+    music21: no download); labels: ``style`` = ``bach``."""
+    out = tmp_path_factory.mktemp("chorales")
+    manifest = prepare(FirstChorales(CHORALES), out, layout="voices", steps_per_beat=4, progress=False)
+    assert manifest is not None and manifest["counts"]["kept"] >= CHORALES - 3
+    return out

@@ -30,10 +30,16 @@ def test_convert_reports_bad_input_in_one_line(tmp_path: Path, capsys) -> None:
     assert not (tmp_path / "x.mid").exists()
 
 
-def test_demo_round_trips_a_corpus_piece(tmp_path: Path, capsys) -> None:
-    assert main(["demo", "--out", str(tmp_path)]) == 0
-    assert "round trip exact" in capsys.readouterr().out
-    assert (tmp_path / "bach_bwv66.6.symdiff.mid").is_file()
+def test_demo_generates_every_style_and_round_trips_a_corpus_piece(tmp_path: Path, capsys) -> None:
+    from symdiff.pipeline import Pipeline
+
+    assert main(["demo", "--out", str(tmp_path), "--bars", "4", "--steps", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "round trip of bach/bwv66.6: exact" in out
+    assert (tmp_path / "bach_bwv66.6.roundtrip.mid").is_file()
+    for style in Pipeline.from_pretrained().styles:
+        for suffix in (".mid", ".png", ".wav"):
+            assert (tmp_path / f"{style}-0{suffix}").stat().st_size > 0, (style, suffix)
 
 
 def test_help_lists_examples(capsys) -> None:

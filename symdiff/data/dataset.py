@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 
 from ..grid import Grid
 from ..layout import TrackLayout
-from ..notes import canonical, notes_to_tensor, transpose_notes
+from ..notes import NOTE_DTYPE, canonical, notes_to_tensor, transpose_notes
 from ..roll import Roll
 from .prepare import iter_units
 from .sources import SPLITS
@@ -64,6 +64,8 @@ class RollDataset(Dataset):
         select: keep only pieces whose labels take these values, e.g. ``{"style": ["bach", "palestrina"]}``.
         augment: random transposition, velocity jitter and tempo stretch (see :class:`Augment`).
         seed: with :meth:`set_epoch`, fixes every random draw: item ``i`` of epoch ``e`` is always the same.
+        align_bars: start every window on the bar line at or before its start, so a step's place in the window is
+            its place in the bar (for models with absolute positions).
 
     Each item is a dict: ``roll`` (tracks, 3, pitches, window) float32, ``label`` (long, -1 for none), ``tempo``
     (qpm at the window start), ``meter`` (numerator, denominator at the window start), ``piece`` and ``start``.
@@ -81,6 +83,7 @@ class RollDataset(Dataset):
         select: Mapping[str, Sequence[str]] | None = None,
         augment: Augment | None = None,
         seed: int = 0,
+        align_bars: bool = False,
     ) -> None:
         self.root = Path(root)
         manifest_path = self.root / "manifest.json"
@@ -101,6 +104,7 @@ class RollDataset(Dataset):
             raise ValueError(f"stride must be >= 1, got {self.stride}")
         self.random_offset, self.augment, self.seed, self.epoch = random_offset, augment or Augment(), seed, 0
         self.label = label
+        self.align_bars = align_bars
 
         duplicates = self.manifest["duplicates"]
         every: list[dict[str, Any]] = []
@@ -132,6 +136,7 @@ class RollDataset(Dataset):
                 starts.append((i, last))  # the end of the piece too
         self.windows = np.array(starts, dtype=np.int64).reshape(-1, 2)
         self._arrays: dict[int, dict[str, np.ndarray]] = {}
+        self._bars: dict[int, np.ndarray] = {}
 
     # ------------------------------------------------------------------ torch Dataset
     def __len__(self) -> int:
@@ -149,6 +154,9 @@ class RollDataset(Dataset):
         if self.random_offset:
             start = min(start + int(rng.integers(0, self.stride)), max(length - self.window, 0))
         notes, tempos, meters = self._piece_arrays(piece)
+        if self.align_bars:  # back to the bar line at or before the start
+            bars = self._bar_starts(piece, tempos, meters, length)
+            start = int(bars[max(np.searchsorted(bars, start, side="right") - 1, 0)])
         notes, qpm = self._augmented(notes, tempos, start, rng)
         roll = notes_to_tensor(
             notes, len(self.layout), self.layout.pitch_range[0], self.layout.num_pitches, start, start + self.window
@@ -206,6 +214,14 @@ class RollDataset(Dataset):
         p = self.pieces[piece]
         return self._slice(p, "notes"), self._slice(p, "tempos"), self._slice(p, "meters")
 
+    def _bar_starts(self, piece: int, tempos: np.ndarray, meters: np.ndarray, length: int) -> np.ndarray:
+        cached = self._bars.get(piece)
+        if cached is None:
+            tempos, meters = np.asarray(tempos), np.asarray(meters)
+            empty = Roll(np.zeros(0, NOTE_DTYPE), length, self.layout, self.grid, tempos, meters)
+            cached = self._bars[piece] = empty.bar_starts()
+        return cached
+
     def _augmented(
         self, notes: np.ndarray, tempos: np.ndarray, start: int, rng: np.random.Generator
     ) -> tuple[np.ndarray, float]:
@@ -235,4 +251,5 @@ class RollDataset(Dataset):
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_arrays"] = {}  # memory maps are reopened in each process
+        state["_bars"] = {}
         return state

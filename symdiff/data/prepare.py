@@ -34,6 +34,7 @@ import os
 import shutil
 import signal
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,12 +188,22 @@ def prepare(
             are milliseconds each; some music21 corpus works take minutes.
         progress: show a progress bar.
     """
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
-    if num_shards < 1 or not 0 <= shard_index < num_shards:
-        raise ValueError(f"need num_shards >= 1 and 0 <= shard_index < num_shards, got {num_shards}, {shard_index}")
-    if unit_size < 1:
-        raise ValueError(f"unit_size must be >= 1, got {unit_size}")
+    _check_int("workers", workers, 1)
+    _check_int("num_shards", num_shards, 1)
+    _check_int("shard_index", shard_index, 0)
+    if shard_index >= num_shards:
+        raise ValueError(
+            f"shard_index must be from 0 to num_shards - 1 = {num_shards - 1} (shards count from 0), got {shard_index}"
+        )
+    _check_int("unit_size", unit_size, 1)
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < float("inf")
+    ):
+        raise ValueError(f"timeout must be a positive number of seconds, or None for no limit; got {timeout!r}")
+    if sustain_pedal is not None and not isinstance(sustain_pedal, bool):
+        raise TypeError(f"sustain_pedal must be True, False or None (the grid's default), got {sustain_pedal!r}")
+    if not isinstance(limits, Limits):
+        raise TypeError(f"limits must be a symdiff.Limits, got {type(limits).__name__}")
     layout = TrackLayout.resolve(layout or source.info.layout)
     if steps_per_beat is None and frames_per_second is None:
         grid = Grid.from_dict(source.info.grid)
@@ -280,7 +291,9 @@ class _Converter:
         chunk = max(1, min(16, len(tasks) // (4 * workers)))
         while pending:
             if self.pool is None:
-                self.pool = cf.ProcessPoolExecutor(max_workers=workers)
+                self.pool = cf.ProcessPoolExecutor(
+                    max_workers=workers, initializer=_exit_with_parent, initargs=(os.getpid(),)
+                )
             try:
                 groups = [pending[i : i + chunk] for i in range(0, len(pending), chunk)]
                 futures = {self.pool.submit(_run_tasks, [tasks[i] for i in group]): group for group in groups}
@@ -304,6 +317,19 @@ class _Converter:
             self.pool.shutdown()
             self.pool = None
         return [results[i] for i in range(len(tasks))]
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Pool initializer: the worker ends itself (within half a second) once the process that started it is gone.
+    A pool's workers wait for work on a pipe they hold both ends of, so without this a ``prepare`` killed by
+    SIGKILL (or the OOM killer) would leave them waiting, as orphans, for ever."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="symdiff-exit-with-parent", daemon=True).start()
 
 
 def _write_unit(out: Path, unit: int, results: list[Converted]) -> None:
@@ -344,7 +370,10 @@ def _write_unit(out: Path, unit: int, results: list[Converted]) -> None:
 
 
 def _finalise(out: Path, settings: dict[str, Any], num_units: int) -> dict[str, Any]:
-    """Find duplicates, count, and write manifest.json and errors.tsv (atomically)."""
+    """Find duplicates, count, and write manifest.json and errors.tsv (atomically). The temporary folders of units
+    that killed runs left are removed (every unit is done, so none is still being written)."""
+    for stale in (out / "units").glob(".tmp-unit-*"):
+        shutil.rmtree(stale, ignore_errors=True)
     pieces: list[dict[str, Any]] = []  # converted pieces, with unit and row
     errors: list[tuple[str, str, str]] = []
     for u in range(num_units):
@@ -398,6 +427,12 @@ def _finalise(out: Path, settings: dict[str, Any], num_units: int) -> dict[str, 
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+def _check_int(name: str, value: Any, low: int) -> None:
+    """``value`` is an int (not a bool) >= ``low``, else a ValueError naming ``name`` and what is allowed."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+
+
 def _unit_dir(out: Path, unit: int) -> Path:
     return out / "units" / f"unit-{unit:05d}"
 

@@ -58,6 +58,11 @@ class NoiseSchedule:
               mid noise levels (95 % within :math:`[0.03, 3.3]` with the defaults); rarely sees
               :math:`\\sigma_{max}`, where the cosine schedule reaches :math:`2\\cdot10^4`. Not clamped.
         p_mean, p_std: parameters of the lognormal distribution (EDM: -1.2, 1.2).
+        data_low, data_high: the model-space values of a silent cell and of a full one (:meth:`to_model`). A piano
+            roll is almost all silence (about 0.3 % of the cells of a four-voice roll sound), so where silence sits
+            matters: at ``-1`` the data mean is about ``-1`` and the network must first learn a large constant
+            offset (thousands of optimiser steps) before it learns any music; at ``0`` the preconditioned skip path
+            already carries silence through. See docs/representation.md for the measurements.
     """
 
     num_train_timesteps: int = 1000
@@ -68,6 +73,8 @@ class NoiseSchedule:
     train_sigmas: Literal["timesteps", "lognormal"] = "timesteps"
     p_mean: float = -1.2
     p_std: float = 1.2
+    data_low: float = -1.0
+    data_high: float = 1.0
 
     def __post_init__(self) -> None:
         if self.beta_schedule not in BETA_SCHEDULES:
@@ -84,6 +91,16 @@ class NoiseSchedule:
             raise ValueError(f"sigma_data must be a positive number, got {self.sigma_data}")
         if not (math.isfinite(self.p_std) and self.p_std > 0 and math.isfinite(self.p_mean)):
             raise ValueError(f"need a finite p_mean and p_std > 0, got {self.p_mean}, {self.p_std}")
+        if not (math.isfinite(self.data_low) and math.isfinite(self.data_high) and self.data_low < self.data_high):
+            raise ValueError(f"need finite data_low < data_high, got {self.data_low}, {self.data_high}")
+
+    def to_model(self, roll: Tensor) -> Tensor:
+        """A Roll tensor (0 silent .. 1 full) in model space: ``data_low + roll * (data_high - data_low)``."""
+        return self.data_low + roll * (self.data_high - self.data_low)
+
+    def to_unit(self, x: Tensor) -> Tensor:
+        """Model space back to the Roll's 0..1 scale, clamped (the inverse of :meth:`to_model`)."""
+        return ((x - self.data_low) / (self.data_high - self.data_low)).clamp(0.0, 1.0)
 
     def diffusers_config(self) -> dict[str, Any]:
         """The part of a diffusers scheduler config that defines the betas."""

@@ -6,9 +6,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-_INT_FIELDS = ("tracks", "channels", "pitches", "patch", "d_model", "n_layers", "n_heads", "num_labels")
+_INT_FIELDS = ("tracks", "channels", "pitches", "patch", "d_model", "n_layers", "n_heads", "num_labels", "head_hidden")
 _POSITIVE_INT_FIELDS = ("tracks", "channels", "pitches", "patch", "d_model", "n_layers", "n_heads")
-_BOOL_FIELDS = ("use_tempo", "use_meter")
+_BOOL_FIELDS = ("use_tempo", "use_meter", "absolute_positions")
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,13 @@ class DenoiserConfig:
             a window the model has never seen the like of an error instead of a silent extrapolation.
         use_tempo: condition on the tempo (quarter notes per minute).
         use_meter: condition on the time signature.
+        absolute_positions: add a learned embedding of each token's index in the window (needs ``max_steps``).
+            Rotary attention alone is translation-equivariant: fed pure noise, every token looks alike and the
+            network cannot put a downbeat or a cadence anywhere in particular (a tiny model could not even learn
+            one piece by heart without it; tests/test_pipeline.py). Training windows start on bar lines, so an
+            index is a metrical position.
+        head_hidden: width of the per-lane MLP of the output head (:class:`~symdiff.model.denoiser.LaneHead`);
+            0 gives the linear head, which cannot write arbitrary chords (see there).
     """
 
     tracks: int
@@ -51,6 +58,8 @@ class DenoiserConfig:
     max_steps: int | None = None
     use_tempo: bool = True
     use_meter: bool = True
+    absolute_positions: bool = True
+    head_hidden: int = 64
 
     def __post_init__(self) -> None:
         for name in _INT_FIELDS:
@@ -76,6 +85,8 @@ class DenoiserConfig:
             raise ValueError(
                 f"DenoiserConfig.d_model ({self.d_model}) must be n_heads ({self.n_heads}) times an even head width"
             )
+        if self.head_hidden < 0:
+            raise ValueError(f"DenoiserConfig.head_hidden must be >= 0, got {self.head_hidden}")
         if self.num_labels < 0:
             raise ValueError(f"DenoiserConfig.num_labels must be >= 0, got {self.num_labels}")
         if isinstance(self.label_names, list):

@@ -162,6 +162,36 @@ class PatchHead(nn.Module):
         return self.proj(h[:, :, None, :] * self.track_gain) + self.bias  # (B, N, T, d) -> (B, N, T, f)
 
 
+class LaneHead(nn.Module):
+    """Nonlinear output head ``(B, N, d), patches -> (B, N, T, C, P, p)``: one small MLP per lane (track, pitch).
+
+    ``out[n, t, :, q, :] = W_2 GELU(W_1 h_n + e_{t,q} + W_x x_{n,t,q})``: the token's state is projected once to
+    ``hidden`` features, each lane adds its own learned embedding ``e_{t,q}`` and a projection of its own noisy
+    input values ``x_{n,t,q}`` (its ``C·p`` channels and steps), and a shared ``Linear(hidden, C·p)`` reads the
+    lane out. Two things a Linear head over the token cannot do: write an arbitrary chord at an arbitrary step
+    (its outputs all lie in one ``d``-dimensional subspace of the ``T·C·P·p`` values of a patch), and denoise each
+    cell from its own value (a note stands out of the noise in its own cell long before a ``d``-wide summary of
+    the 6,144 values of a token can say which cells hold one). Cost: ``2·T·P·hidden·C·p`` multiply-adds per token
+    (4 tracks × 64 pitches, hidden 64, 3 × 8: 6.3M), about two Transformer blocks' at ``d = 256``.
+    """
+
+    def __init__(self, tracks: int, channels: int, pitches: int, patch: int, d: int, hidden: int) -> None:
+        super().__init__()
+        self.shape = (tracks, channels, pitches, patch)
+        self.proj = nn.Linear(d, hidden)
+        self.lane = nn.Parameter(torch.zeros(tracks, pitches, hidden))
+        self.inp = nn.Linear(channels * patch, hidden, bias=False)
+        self.out = nn.Linear(hidden, channels * patch)
+
+    def forward(self, h: Tensor, patches: Tensor) -> Tensor:
+        B, N, _ = h.shape
+        T, C, P, p = self.shape
+        lanes = patches.permute(0, 1, 2, 4, 3, 5).reshape(B, N, T, P, C * p)  # (B, N, T, P, C·p)
+        z = F.gelu(self.proj(h)[:, :, None, None, :] + self.lane + self.inp(lanes))  # (B, N, T, P, hidden)
+        y = self.out(z).reshape(B, N, T, P, C, p)  # (B, N, T, P, C, p)
+        return y.permute(0, 1, 2, 4, 3, 5)  # (B, N, T, C, P, p)
+
+
 # ====================================================================== the block
 class Block(nn.Module):
     """Pre-norm Transformer block with adaLN-Zero conditioning and rotary bidirectional self-attention."""
@@ -213,6 +243,8 @@ class TransformerDenoiser(nn.Module):
         # tokens
         self.embed = PatchEmbed(T, f, d)  # noisy patch -> token
         self.embed_known = PatchEmbed(T, 2 * f, d, bias=False)  # (known · mask, mask) patch -> token
+        tokens = config.max_steps // config.patch if config.max_steps else 0
+        self.pos_embed = nn.Parameter(torch.zeros(tokens, d)) if config.absolute_positions and tokens else None
         # conditioning vector
         self.noise_embed = FeatureMLP(d, features=256, scale=1000.0, max_period=10000.0)  # c_noise = ln(sigma)/4
         self.label_embed = nn.Embedding(config.num_labels + 1, d) if config.num_labels else None  # last row = null
@@ -227,7 +259,10 @@ class TransformerDenoiser(nn.Module):
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
         self.final_norm = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
         self.final_ada = nn.Linear(d, 2 * d)  # SiLU(c) -> shift, scale; zero-initialised
-        self.head = PatchHead(T, d, f)  # token -> patch; zero-initialised
+        if config.head_hidden:  # token -> patch through an MLP per lane; its last layer zero-initialised
+            self.head: nn.Module = LaneHead(T, config.channels, P, config.patch, d, config.head_hidden)
+        else:  # token -> patch, linear; zero-initialised
+            self.head = PatchHead(T, d, f)
         self.gain = PatchHead(T, d, P)  # token -> a gain on the noisy input per track and pitch; zero-initialised
         self.reset_parameters()
 
@@ -246,6 +281,8 @@ class TransformerDenoiser(nn.Module):
         for p in (getattr(self, "tempo_null", None), getattr(self, "meter_null", None)):
             if p is not None:
                 nn.init.normal_(p, std=0.02)
+        if self.pos_embed is not None:  # as strong as an embedded patch of noise, which it must stand out from
+            nn.init.normal_(self.pos_embed, std=1.0)
         for m in self.modules():
             if isinstance(m, (PatchEmbed, PatchHead)):
                 nn.init.normal_(m.track_gain, mean=1.0, std=0.1)  # the tracks differ from the first step on
@@ -253,8 +290,13 @@ class TransformerDenoiser(nn.Module):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
         for head in (self.head, self.gain):
-            nn.init.zeros_(head.proj.weight)
-            nn.init.zeros_(head.bias)
+            if isinstance(head, LaneHead):
+                nn.init.normal_(head.lane, std=1.0)  # lanes differ from the first step on
+                nn.init.zeros_(head.out.weight)
+                nn.init.zeros_(head.out.bias)
+            else:
+                nn.init.zeros_(head.proj.weight)
+                nn.init.zeros_(head.bias)
 
     def num_parameters(self) -> int:
         """Number of parameters."""
@@ -276,6 +318,8 @@ class TransformerDenoiser(nn.Module):
             mask = cond.mask.to(x_in.device).expand(x_in.shape).to(dtype)  # (B, T, C, P, S)
             known = torch.cat([cond.known.to(x_in.device, dtype) * mask, mask], dim=2)  # (B, T, 2C, P, S)
             h = h + self.embed_known(patchify(known, cfg.patch))  # (B, N, T, 2C, P, p) -> (B, N, d)
+        if self.pos_embed is not None:
+            h = h + self.pos_embed[: h.shape[1]]  # (N, d): the token's index in the window
         h = h.to(dtype)
 
         # conditioning vector (B, d)
@@ -295,7 +339,7 @@ class TransformerDenoiser(nn.Module):
         # head
         shift, scale = self.final_ada(c)[:, None].chunk(2, dim=-1)  # (B, 1, d) each
         h = modulate(self.final_norm(h), shift, scale)  # (B, N, d)
-        offset = self.head(h).reshape(patches.shape)  # (B, N, T, C, P, p)
+        offset = (self.head(h, patches) if isinstance(self.head, LaneHead) else self.head(h)).reshape(patches.shape)
         gain = self.gain(h)[:, :, :, None, :, None]  # (B, N, T, 1, P, 1)
         out = offset + gain * patches  # F = offset + gain · x_in (a cheaper backward than addcmul's)
         return unpatchify(out).to(x_in.dtype)  # (B, T, C, P, S)

@@ -24,7 +24,9 @@ def perturb(model: TransformerDenoiser, seed: int = 0, std: float = 0.1) -> Tran
     gen = torch.Generator().manual_seed(seed)
     zero_init = [b.ada.weight for b in model.blocks] + [b.ada.bias for b in model.blocks]
     zero_init += [model.final_ada.weight, model.final_ada.bias]
-    zero_init += [model.head.proj.weight, model.head.bias, model.gain.proj.weight, model.gain.bias]
+    head = model.head
+    zero_init += [head.out.weight, head.out.bias] if hasattr(head, "out") else [head.proj.weight, head.bias]
+    zero_init += [model.gain.proj.weight, model.gain.bias]
     with torch.no_grad():
         for p in zero_init:
             p.copy_(torch.randn(p.shape, generator=gen) * std)
@@ -166,7 +168,7 @@ def test_gradients_reach_every_parameter() -> None:
     x = roll_batch(LABELLED, batch=4)
     cond = full_cond(LABELLED, x)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    head = {"head.proj.weight", "head.bias", "gain.proj.weight", "gain.bias"}
+    head = {"head.out.weight", "head.out.bias", "gain.proj.weight", "gain.bias"}  # the last, zero-initialised layers
     for step in range(3):
         opt.zero_grad()
         loss = ((model(x, torch.randn(4), cond) - x) ** 2).mean()
@@ -400,8 +402,8 @@ def test_load_names_bad_tensors(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"unexpected tensors \['blocks.9.qkv.weight'\]"):
         from_pretrained(directory)
 
-    _rewrite_weights(directory, {**good, "head.bias": torch.zeros(1, 3)})
-    with pytest.raises(ValueError, match=r"tensor 'head.bias' has shape \(1, 3\), the config's model expects"):
+    _rewrite_weights(directory, {**good, "head.out.bias": torch.zeros(1, 3)})
+    with pytest.raises(ValueError, match=r"tensor 'head.out.bias' has shape \(1, 3\), the config's model expects"):
         from_pretrained(directory)
 
     _rewrite_weights(directory, good)
@@ -449,7 +451,7 @@ def test_tiny_model_overfits_a_fixed_batch() -> None:
     """KarrasDenoiser(TransformerDenoiser) learns to denoise four fixed random binary rolls: the EDM loss on fixed
     draws of noise levels and noise falls from 0.88 to about 0.12 in 400 steps (with a plain Linear head, whose
     output cannot follow the noisy input, even a width-64 model only gets to 0.63)."""
-    config = DenoiserConfig.tiny(tracks=1, pitches=16)
+    config = DenoiserConfig.tiny(tracks=1, pitches=16, head_hidden=0)  # the gated linear head (see its docs)
     torch.manual_seed(0)
     denoiser = KarrasDenoiser(TransformerDenoiser(config), NoiseSchedule(train_sigmas="lognormal"))
     gen = torch.Generator().manual_seed(0)
