@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
 import logging
 import math
@@ -584,10 +585,13 @@ class _Log:
         if resume_from is not None and path.exists():  # rows after the checkpoint will be written again
             with open(path, newline="") as handle:
                 kept = [r for r in csv.DictReader(handle) if int(r["step"]) <= resume_from]
-        self.handle = open(path, "w", newline="")  # noqa: SIM115 (closed in close())
+        text = io.StringIO()  # the kept rows are rewritten atomically: a kill now loses none of them
+        rewriter = csv.DictWriter(text, fieldnames=self.FIELDS)
+        rewriter.writeheader()
+        rewriter.writerows(kept)
+        atomic_write_text(path, text.getvalue())
+        self.handle = open(path, "a", newline="")  # noqa: SIM115 (closed in close())
         self.writer = csv.DictWriter(self.handle, fieldnames=self.FIELDS)
-        self.writer.writeheader()
-        self.writer.writerows(kept)
         try:
             from torch.utils.tensorboard import SummaryWriter
 

@@ -72,7 +72,12 @@ def test_structural_mutations_keep_the_file_parseable_where_they_mean_to(fuzz: M
 
 
 def _hostile_reader(data: bytes, kwargs: dict[str, Any]) -> Any:
-    """Dies like native code on b"crash", hangs on b"hang", raises a stray exception on b"bug"."""
+    """Dies like native code on b"crash", hangs on b"hang", computes for 1.5 s of CPU time on b"spin", raises a
+    stray exception on b"bug"."""
+    if data == b"spin":
+        started = time.process_time()
+        while time.process_time() - started < 1.5:
+            pass
     if data == b"crash":
         os.kill(os.getpid(), signal.SIGSEGV)
     if data == b"hang":
@@ -91,12 +96,14 @@ def test_the_harness_catches_crashes_hangs_and_stray_exceptions(fuzz: ModuleType
         outcome, detail, _ = harness.run(b"crash", options)
         assert (outcome, detail) == ("crash", "SIGSEGV")
         started = time.monotonic()
-        assert harness.run(b"hang", options)[0] == "timeout"
-        assert time.monotonic() - started < 10
+        assert harness.run(b"hang", options)[0] == "timeout"  # no answer within 5 times the timeout
+        assert time.monotonic() - started < 15
+        outcome, detail, seconds = harness.run(b"spin", options)  # answers, after more CPU time than the timeout
+        assert outcome == "timeout" and "s of CPU time (MidiError" in detail and seconds >= 1.5
         outcome, detail, _ = harness.run(b"bug", options)
         assert outcome == "exception" and detail.startswith("IndexError at test_fuzz.py")
         assert harness.run(b"", options)[0] == "MidiError"  # a fresh worker after each death
-        assert harness.restarts == 2
+        assert harness.restarts == 2  # the crash and the hang; a slow read leaves its worker running
     saved = fuzz.save_input(tmp_path, b"crash", "crash", "SIGSEGV", options)
     assert saved.name.startswith("crash-SIGSEGV-gm-spb12-") and saved.read_bytes() == b"crash"
     assert fuzz.Options.from_tag(saved.name) == fuzz.Options("gm", "steps_per_beat", 12.0)

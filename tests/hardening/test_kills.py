@@ -279,11 +279,6 @@ def test_train_killed_10_times_resumes_to_the_same_losses_and_weights(
     _kill_train(10, 22, chorale_cache, tiny_training, tmp_path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="symdiff/train.py: on resume _Log truncates log.csv and rewrites the kept rows through a buffer that is "
-    "flushed only after the next step, so a kill in between loses every row logged so far (see the hardening report)",
-)
 def test_a_kill_while_log_csv_is_rewritten_loses_no_rows(
     chorale_cache: Path, tiny_training: Training, tmp_path: Path
 ) -> None:
