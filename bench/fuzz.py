@@ -635,7 +635,8 @@ class Harness:
     """A worker process fed one input at a time, watched by a timeout; restarted after a crash or a hang.
 
     ``reader`` is what the worker calls on each input (default :func:`read_roll`); the worker is forked, so any
-    callable will do.
+    callable will do. ``wall`` is how long on the clock a worker may take to answer before it is taken for hung
+    (default five times the timeout, ten with ``deep``).
     """
 
     def __init__(
@@ -644,8 +645,10 @@ class Harness:
         memory_mb: int = 1024,
         deep: bool = False,
         reader: Callable[[bytes, dict[str, Any]], Any] = read_roll,
+        wall: float | None = None,
     ) -> None:
         self.timeout, self.memory_mb, self.deep, self.reader = timeout, memory_mb, deep, reader
+        self.wall = wall if wall is not None else timeout * (10 if deep else 5)
         self.context = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
         self.process: Any = None
         self.conn: Any = None
@@ -696,15 +699,14 @@ class Harness:
 
     def run(self, data: bytes, options: Options) -> tuple[str, str, float]:
         """``(outcome, detail, seconds)`` of reading ``data`` with ``options``: a read that takes more CPU time than
-        the timeout is a ``timeout``, and so is a worker that does not answer within five times the timeout on the
-        clock (ten with ``deep``, which uses the Roll as well): a loaded machine stretches the clock, not the CPU
-        time."""
+        the timeout is a ``timeout``, and so is a worker that does not answer within ``wall`` seconds on the clock
+        (a loaded machine stretches the clock, not the CPU time)."""
         if self.process is None:
             self._start()
         started = time.perf_counter()
         try:
             self.conn.send((data, options.kwargs()))
-            answered = self.conn.poll(self.timeout * (10 if self.deep else 5))
+            answered = self.conn.poll(self.wall)
             if answered:
                 outcome, detail, seconds, rss = self.conn.recv()
                 self.peak_rss_kib = max(self.peak_rss_kib, rss)
