@@ -128,10 +128,9 @@ def _write_outputs(args: argparse.Namespace, result) -> int:
             roll.save_audio(name(args.wav))
             entry["wav"] = str(name(args.wav))
         if args.png:
-            from .files import atomic_write_bytes
-            from .plot import roll_png
+            from .plot import save_png
 
-            atomic_write_bytes(name(args.png), roll_png(roll))
+            save_png(roll, name(args.png))
             entry["png"] = str(name(args.png))
         if args.musicxml:
             roll.to_musicxml(name(args.musicxml))

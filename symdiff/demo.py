@@ -50,7 +50,7 @@ def run_demo(
     """Generate ``bars`` bars in every style of the bundled model into ``out`` (MIDI, WAV, PNG) and check a round
     trip of ``piece``; prints and returns what was written."""
     from .pipeline import Pipeline
-    from .plot import roll_png
+    from .plot import save_png
 
     out.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {"round trip": round_trip(out, piece), "pieces": []}
@@ -65,9 +65,7 @@ def run_demo(
         entry: dict[str, Any] = {"style": style, "seconds to generate": round(took, 2), "notes": len(roll.notes)}
         roll.to_midi(stem.with_suffix(".mid"))
         entry["midi"] = str(stem.with_suffix(".mid"))
-        from .files import atomic_write_bytes
-
-        atomic_write_bytes(stem.with_suffix(".png"), roll_png(roll))
+        save_png(roll, stem.with_suffix(".png"))
         entry["png"] = str(stem.with_suffix(".png"))
         if audio:
             try:

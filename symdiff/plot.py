@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import html
 import io
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -168,6 +170,13 @@ def roll_png(roll: Roll, dpi: int = 100, **kwargs: Any) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
+
+
+def save_png(roll: Roll, path: str | os.PathLike[str], dpi: int = 100, **kwargs: Any) -> Path:
+    """Write :func:`roll_png`'s picture to ``path`` atomically; returns the path."""
+    from .files import atomic_write_bytes
+
+    return atomic_write_bytes(path, roll_png(roll, dpi=dpi, **kwargs))
 
 
 def roll_html(
