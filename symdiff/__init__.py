@@ -22,17 +22,21 @@ _EXPORTS: dict[str, str] = {
     "Roll": "symdiff.roll",
     "prepare": "symdiff.data.prepare",
     "RollDataset": "symdiff.data.dataset",
+    "Pipeline": "symdiff.pipeline",
+    "TrainConfig": "symdiff.train",
 }
 
 __all__ = [
     "Grid",
     "Limits",
     "MidiError",
+    "Pipeline",
     "Roll",
     "RollDataset",
     "SymdiffError",
     "TrackLayout",
     "TrackSpec",
+    "TrainConfig",
     "__version__",
     "prepare",
 ]
@@ -44,7 +48,9 @@ if TYPE_CHECKING:
     from .grid import Grid
     from .layout import TrackLayout, TrackSpec
     from .midi import Limits
+    from .pipeline import Pipeline
     from .roll import Roll
+    from .train import TrainConfig
 
 
 def __getattr__(name: str) -> Any:
