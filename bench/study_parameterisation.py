@@ -35,6 +35,13 @@ VARIANTS: dict[str, list[str]] = {
         "schedule.p_std=1.4",
         "schedule.data_low=0.0",
     ],
+    "zero-lognormal-bce": [
+        'schedule.train_sigmas="lognormal"',
+        "schedule.p_mean=-0.6",
+        "schedule.p_std=1.4",
+        "schedule.data_low=0.0",
+        'schedule.objective="bce"',
+    ],
     "zero-timesteps": ['schedule.train_sigmas="timesteps"', "schedule.data_low=0.0"],
     "zero-sd0.1": [
         'schedule.train_sigmas="lognormal"',

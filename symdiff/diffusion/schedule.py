@@ -39,6 +39,9 @@ BETA_SCHEDULES = ("squaredcos_cap_v2", "scaled_linear", "linear")
 TRAIN_SIGMAS = ("timesteps", "lognormal")
 """Training noise-level distributions accepted by :class:`NoiseSchedule`."""
 
+OBJECTIVES = ("mse", "bce")
+"""Training objectives accepted by :class:`NoiseSchedule` (see its ``objective``)."""
+
 
 @dataclass(frozen=True)
 class NoiseSchedule:
@@ -63,6 +66,17 @@ class NoiseSchedule:
             matters: at ``-1`` the data mean is about ``-1`` and the network must first learn a large constant
             offset (thousands of optimiser steps) before it learns any music; at ``0`` the preconditioned skip path
             already carries silence through. See docs/representation.md for the measurements.
+        objective: what the network predicts and how it is trained (:class:`KarrasDenoiser`):
+
+            * ``"mse"`` (default): EDM, :math:`D = c_{skip} x + c_{out} F` trained with the weighted squared error.
+            * ``"bce"``: :math:`F` is the logit that a cell is full, :math:`D = lo + (hi - lo)\\,s(F + b)` with
+              :math:`s` the logistic function and :math:`b` = ``logit_bias``, trained with binary cross-entropy
+              against the clean roll on its 0..1 scale. Its minimiser is the same posterior mean
+              :math:`E[x_0 \\mid x]` as the squared error's, so every sampler uses it unchanged; but a sounding cell
+              that the network misses costs :math:`-\\ln p` instead of :math:`(1-p)^2`, so the rare notes of a
+              sparse roll are not drowned by its silence, and estimates stay within ``[data_low, data_high]``.
+        logit_bias: :math:`b` of the ``"bce"`` objective: the network starts at :math:`s(b)` (2 % full for -4), near
+            a piano roll's density, instead of 50 %.
     """
 
     num_train_timesteps: int = 1000
@@ -75,8 +89,14 @@ class NoiseSchedule:
     p_std: float = 1.2
     data_low: float = -1.0
     data_high: float = 1.0
+    objective: Literal["mse", "bce"] = "mse"
+    logit_bias: float = -4.0
 
     def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"unknown objective {self.objective!r}; choose one of {', '.join(OBJECTIVES)}")
+        if not math.isfinite(self.logit_bias):
+            raise ValueError(f"logit_bias must be a finite number, got {self.logit_bias!r}")
         if self.beta_schedule not in BETA_SCHEDULES:
             raise ValueError(f"unknown beta_schedule {self.beta_schedule!r}; choose one of {', '.join(BETA_SCHEDULES)}")
         if self.train_sigmas not in TRAIN_SIGMAS:
@@ -214,6 +234,10 @@ class KarrasDenoiser(nn.Module):
     .. math::  D(x; \\sigma, c) = c_{skip}\\,x + c_{out}\\,F(c_{in}\\,x,\\ c_{noise},\\ c)
                \\quad \\text{(coefficients of } \\sigma\\text{, see } \\texttt{precondition}).
 
+    With ``schedule.objective == "bce"`` the network's output is a logit instead (see :class:`NoiseSchedule`):
+
+    .. math::  D(x; \\sigma, c) = lo + (hi - lo)\\,s\\big(F(c_{in}\\,x,\\ c_{noise},\\ c) + b\\big).
+
     Coefficients are computed in (at least) float32 and cast to ``x``'s dtype.
     """
 
@@ -227,7 +251,11 @@ class KarrasDenoiser(nn.Module):
         sigma = sigma.to(torch.promote_types(sigma.dtype, torch.float32))
         c_skip, c_out, c_in, c_noise = precondition(sigma, self.schedule.sigma_data)
         c_skip, c_out, c_in = (_per_example(c, x).to(x.dtype) for c in (c_skip, c_out, c_in))
-        return c_skip * x + c_out * self.net(c_in * x, c_noise.expand(x.shape[0]), cond)
+        out = self.net(c_in * x, c_noise.expand(x.shape[0]), cond)
+        if self.schedule.objective == "bce":
+            lo, hi = self.schedule.data_low, self.schedule.data_high
+            return (lo + (hi - lo) * torch.sigmoid(out.float() + self.schedule.logit_bias)).to(x.dtype)
+        return c_skip * x + c_out * out
 
     def loss(
         self,
@@ -248,7 +276,9 @@ class KarrasDenoiser(nn.Module):
                    = \\lVert F(c_{in} x, c_{noise}) - \\frac{x_0 - c_{skip}\\,x}{c_{out}} \\rVert^2 ,
                    \\qquad \\lambda(\\sigma) = \\frac{\\sigma^2+\\sigma_d^2}{(\\sigma\\,\\sigma_d)^2} = c_{out}^{-2},
 
-        i.e. a plain MSE on F's target, elementwise weighted by :math:`w`.
+        i.e. a plain MSE on F's target, elementwise weighted by :math:`w`. With the ``"bce"`` objective the
+        elementwise error is instead the binary cross-entropy between :math:`s(F + b)` and the clean roll on its 0..1
+        scale, with the same weight at every noise level.
 
         Args:
             x0: clean data.
@@ -269,8 +299,14 @@ class KarrasDenoiser(nn.Module):
         c_skip, c_out, c_in, c_noise = precondition(sigma, self.schedule.sigma_data)
         c_skip, c_out, c_in = (_per_example(c, x0).to(x0.dtype) for c in (c_skip, c_out, c_in))
         x = x0 + _per_example(sigma, x0).to(x0.dtype) * noise
-        target = (x0 - c_skip * x) / c_out
-        err = (self.net(c_in * x, c_noise, cond) - target) ** 2
+        out = self.net(c_in * x, c_noise, cond)
+        if self.schedule.objective == "bce":
+            lo, hi = self.schedule.data_low, self.schedule.data_high
+            p0 = ((x0.float() - lo) / (hi - lo)).clamp(0.0, 1.0)
+            logits = out.float() + self.schedule.logit_bias
+            err = nn.functional.binary_cross_entropy_with_logits(logits, p0, reduction="none")
+        else:
+            err = (out - (x0 - c_skip * x) / c_out) ** 2
 
         w = torch.ones_like(err) if weight is None else torch.broadcast_to(weight.to(err.dtype), err.shape)
         if cond is not None and cond.mask is not None:

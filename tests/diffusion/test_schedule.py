@@ -260,3 +260,45 @@ def test_loss_excludes_known_and_applies_weight() -> None:
         model.loss(x0, reduction="sum")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"exclude_known must be a bool or a \(2,\) tensor"):
         model.loss(x0, cond, exclude_known=torch.tensor([True]))
+
+
+def test_bce_objective_reads_the_network_as_logits() -> None:
+    schedule = NoiseSchedule(data_low=0.0, objective="bce", logit_bias=-1.0)
+    model = KarrasDenoiser(_Recorder(torch.tensor(3.0)), schedule)
+    x = 50 * torch.randn(4, 6, generator=torch.Generator().manual_seed(0))  # wild input, bounded estimate
+    out = model(x, torch.full((4,), 7.0))
+    torch.testing.assert_close(out, torch.full_like(x, 1 / (1 + math.exp(-2.0))))
+    x0 = torch.tensor([[0.0, 1.0, 0.5]])
+    loss = KarrasDenoiser(_Recorder(torch.tensor(1.0)), schedule).loss(x0, reduction="none")
+    p = 1 / (1 + math.exp(0.0))  # logit 1 + bias -1 = 0
+    expected = torch.tensor([[-math.log(1 - p), -math.log(p), -(0.5 * math.log(p) + 0.5 * math.log(1 - p))]])
+    torch.testing.assert_close(loss, expected)
+    with pytest.raises(ValueError, match="unknown objective 'ce'; choose one of mse, bce"):
+        NoiseSchedule(objective="ce")  # type: ignore[arg-type]
+    assert NoiseSchedule.from_dict(schedule.to_dict()) == schedule
+
+
+def test_bce_training_learns_sparse_binary_data() -> None:
+    """Sparse 0/1 pairs (one of the two cells on, or neither): samples come out binary with the data's rates."""
+    torch.manual_seed(0)
+    schedule = NoiseSchedule(train_sigmas="lognormal", p_mean=-0.6, p_std=1.4, data_low=0.0, objective="bce")
+    model = KarrasDenoiser(_MLP(), schedule)
+    patterns = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0], [0.0, 0.0]])
+
+    def data(n: int, g: torch.Generator) -> Tensor:
+        return patterns[torch.randint(0, 4, (n,), generator=g)]
+
+    g = torch.Generator().manual_seed(0)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(400):
+        loss = model.loss(data(256, g), generator=g)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        out = sample(model, (2048, 2), steps=20, seed=0, schedule=schedule)
+    assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
+    on = out > 0.5
+    assert float(((out < 0.1) | (out > 0.9)).float().mean()) > 0.95  # decided, not blurred
+    assert abs(float(on.float().mean()) - 0.25) < 0.05  # each cell is on a quarter of the time
+    assert float((on[:, 0] & on[:, 1]).float().mean()) < 0.03  # and never both
