@@ -11,7 +11,9 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
+from .checks import must_be
 from .errors import SymdiffError
 from .layout import PRESETS
 
@@ -26,6 +28,18 @@ EPILOG = """examples:
   symdiff convert performance.midi out.mid --layout piano --frames-per-second 100
   symdiff demo --out demo
 """
+
+
+class _UsageError(Exception):
+    """A command line argparse refuses (:meth:`_Parser.error`); :func:`main` prints it."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line, ``symdiff convert: error: ...``, and status 2 from :func:`main`, as
+    every other error is, instead of the usage text and ``SystemExit`` (``--help`` still exits)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(f"{self.prog}: error: {message}")
 
 
 def _add_grid_options(parser: argparse.ArgumentParser) -> None:
@@ -92,8 +106,17 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- generation
 def _pipeline(args: argparse.Namespace):  # -> Pipeline (imported lazily: torch)
+    import torch
+
     from .pipeline import Pipeline
 
+    if args.device:
+        try:
+            torch.device(args.device)
+        except RuntimeError:
+            raise ValueError(
+                must_be("--device", "a torch device such as cpu, cuda, cuda:1 or mps", args.device)
+            ) from None
     pipe = Pipeline.from_pretrained(args.model)
     return pipe.to(args.device) if args.device else pipe
 
@@ -269,7 +292,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="symdiff",
         description="Symbolic music generation with diffusion models.",
         epilog=EPILOG,
@@ -366,7 +389,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (errors users can fix give status 2 and one clear line)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as err:
+        print(err, file=sys.stderr)
+        return 2
     try:
         return int(args.func(args))
     except (SymdiffError, ValueError, FileNotFoundError) as err:

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from .checks import check_int, check_number
+
 #: structured dtype of a tempo map: the step where a tempo starts and its quarter notes per minute
 TEMPO_DTYPE = np.dtype([("step", "<i8"), ("qpm", "<f8")])
 
@@ -34,11 +36,10 @@ class Grid:
         if (self.steps_per_beat is None) == (self.frames_per_second is None):
             raise ValueError("give exactly one of steps_per_beat (beat grid) or frames_per_second (seconds grid)")
         if self.steps_per_beat is not None:
-            if int(self.steps_per_beat) != self.steps_per_beat or not 1 <= self.steps_per_beat <= 960:
-                raise ValueError(f"steps_per_beat must be an integer in 1..960, got {self.steps_per_beat!r}")
-            object.__setattr__(self, "steps_per_beat", int(self.steps_per_beat))
-        if self.frames_per_second is not None and not 1 <= self.frames_per_second <= 2000:
-            raise ValueError(f"frames_per_second must be in 1..2000, got {self.frames_per_second!r}")
+            spb = check_int("steps_per_beat", self.steps_per_beat, 1, 960, allowed="an integer in 1..960")
+            object.__setattr__(self, "steps_per_beat", spb)
+        if self.frames_per_second is not None:
+            check_number("frames_per_second", self.frames_per_second, 1, 2000, allowed="a number in 1..2000")
 
     @classmethod
     def resolve(

@@ -25,6 +25,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .checks import check_bool, check_instance, check_int, is_int, must_be
+
 GM_FAMILIES: tuple[str, ...] = (
     "Piano",
     "Chromatic Percussion",
@@ -78,20 +80,33 @@ class TrackSpec:
     pitch_range: tuple[int, int] = (0, 127)
 
     def __post_init__(self) -> None:
+        check_instance("TrackSpec.name", self.name, str, "a non-empty string")
         if not self.name:
-            raise ValueError("TrackSpec.name must be a non-empty string")
+            raise ValueError(must_be("TrackSpec.name", "a non-empty string", self.name))
+        where = f"TrackSpec {self.name!r}"
+        check_int(f"{where}: program", self.program, allowed="an int in 0..127")
         if not 0 <= self.program <= 127:
-            raise ValueError(f"TrackSpec {self.name!r}: program must be in 0..127, got {self.program}")
-        bad = [p for p in self.programs if not 0 <= p <= 127]
+            raise ValueError(f"{where}: program must be in 0..127, got {self.program}")
+        check_bool(f"{where}: is_drum", self.is_drum, error=TypeError)
+        bad = [p for p in self.programs if not (is_int(p) and 0 <= p <= 127)]
         if bad:
-            raise ValueError(f"TrackSpec {self.name!r}: programs must be in 0..127, got {bad}")
+            raise ValueError(f"{where}: programs must be in 0..127, got {bad}")
+        pair = isinstance(self.pitch_range, (tuple, list)) and len(self.pitch_range) == 2
+        if not (pair and all(is_int(p) for p in self.pitch_range)):
+            allowed = "(low, high) with 0 <= low <= high <= 127"
+            raise ValueError(must_be(f"{where}: pitch_range", allowed, self.pitch_range))
         lo, hi = self.pitch_range
         if not 0 <= lo <= hi <= 127:
-            raise ValueError(
-                f"TrackSpec {self.name!r}: pitch_range must satisfy 0 <= low <= high <= 127, got {(lo, hi)}"
-            )
+            raise ValueError(f"{where}: pitch_range must satisfy 0 <= low <= high <= 127, got {(lo, hi)}")
         if self.name_pattern is not None:
-            re.compile(self.name_pattern)
+            check_instance(f"{where}: name_pattern", self.name_pattern, str, "a regular expression (str) or None")
+            try:
+                re.compile(self.name_pattern)
+            except re.error as err:
+                raise ValueError(
+                    f"{where}: name_pattern {self.name_pattern!r} is not a regular expression ({err})"
+                ) from None
+        object.__setattr__(self, "is_drum", bool(self.is_drum))
         object.__setattr__(self, "programs", tuple(int(p) for p in self.programs))
         object.__setattr__(self, "pitch_range", (int(lo), int(hi)))
 
@@ -117,12 +132,16 @@ class TrackLayout:
         tracks = tuple(self.tracks)
         if not tracks:
             raise ValueError("a TrackLayout needs at least one track")
+        for track in tracks:
+            check_instance("a TrackLayout's tracks", track, TrackSpec, "TrackSpec objects")
         if len(tracks) > 255:
             raise ValueError(f"a TrackLayout holds at most 255 tracks, got {len(tracks)}")
         names = [t.name for t in tracks]
         if len(set(names)) != len(names):
             raise ValueError(f"track names must be unique, got {names}")
-        if self.fallback is not None and not (0 <= self.fallback < len(tracks) and not tracks[self.fallback].is_drum):
+        if self.fallback is not None and not (
+            is_int(self.fallback) and 0 <= self.fallback < len(tracks) and not tracks[self.fallback].is_drum
+        ):
             raise ValueError(f"fallback must index a pitched track (0..{len(tracks) - 1}), got {self.fallback}")
         program_map = [-1] * 128
         for index, spec in enumerate(tracks):

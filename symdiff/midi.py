@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Union
 import numpy as np
 import symusic
 
+from .checks import check_bool, check_int
 from .errors import MidiError
 from .grid import TEMPO_DTYPE, Grid
 from .layout import TrackLayout
@@ -54,12 +55,12 @@ class Limits:
 
     def __post_init__(self) -> None:
         for name in ("max_bytes", "max_notes", "max_steps", "max_bars"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"Limits.{name} must be a positive int, got {value!r}")
+            check_int(f"Limits.{name}", getattr(self, name), 1, allowed="a positive int")
 
 
 DEFAULT_LIMITS = Limits()
+#: what ``sustain_pedal`` may be, where it is taken
+SUSTAIN_PEDAL = "True, False or None (the grid's default)"
 #: the largest tick a written MIDI event may have: a delta time (the ticks between two events of a track) holds at
 #: most 2**28 - 1, and symusic writes a longer one modulo 2**28, silently (so a note of 2**28 ticks came back 0 long)
 MAX_TICK = 2**28 - 1
@@ -169,8 +170,7 @@ def read(
     limits: Limits = DEFAULT_LIMITS,
 ) -> MidiContent:
     """Read a MIDI source and quantise it to ``grid`` under ``layout`` (see :meth:`symdiff.Roll.from_midi`)."""
-    if not isinstance(sustain_pedal, (bool, np.bool_)):
-        raise TypeError(f"sustain_pedal must be True, False or None (the grid's default), got {sustain_pedal!r}")
+    check_bool("sustain_pedal", sustain_pedal, allowed=SUSTAIN_PEDAL, error=TypeError)
     if not isinstance(limits, Limits):
         raise TypeError(f"limits must be a symdiff.Limits, got {type(limits).__name__}")
     score, name = parse(source, limits)

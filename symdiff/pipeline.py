@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .checks import check_int, check_meter, check_number
 from .diffusion.cond import Cond
 from .diffusion.decode import Decoder
 from .diffusion.sample import SAMPLERS, sample
@@ -47,7 +48,6 @@ log = logging.getLogger(__name__)
 
 #: the bundled model's folder inside the package
 BUNDLED = "assets/default"
-DENOMINATORS = (1, 2, 4, 8, 16, 32)
 
 
 def bundled_model_dir() -> Path:
@@ -191,9 +191,9 @@ class Pipeline:
 
         Returns one Roll, or a list of ``num_samples`` Rolls when ``num_samples > 1``.
         """
-        _check_int("bars", bars, 1, 4096)
-        _check_number("tempo", tempo, 10.0, 400.0)
-        numerator, denominator = _check_meter(time_signature)
+        check_int("bars", bars, 1, 4096)
+        check_number("tempo", tempo, 10.0, 400.0)
+        numerator, denominator = check_meter(time_signature)
         tempos = _single(TEMPO_DTYPE, qpm=float(tempo))
         meters = _single(METER_DTYPE, numerator=numerator, denominator=denominator)
         length = self._bars_to_steps(bars, tempos, meters, 0)
@@ -218,7 +218,7 @@ class Pipeline:
         progress: bool = False,
     ) -> Roll | list[Roll]:
         """The given piece followed by ``bars`` new bars (in its last meter and tempo)."""
-        _check_int("bars", bars, 1, 4096)
+        check_int("bars", bars, 1, 4096)
         roll = self._as_roll(midi)
         extra_steps = self._bars_to_steps(bars, roll.tempos, roll.meters, roll.length)
         template = replace(roll, length=roll.length + extra_steps, metadata=dict(roll.metadata))
@@ -250,10 +250,12 @@ class Pipeline:
             raise ValueError(f"bars must be (first, last), counted from 1, both included; got {bars!r}")
         first, last = bars
         count = roll.num_bars
-        _check_int("bars[0]", first, 1, count)
-        _check_int("bars[1]", last, first, count)
+        check_int("bars[0]", first, 1, count)
+        check_int("bars[1]", last, first, count)
         starts = np.append(roll.bar_starts(), roll.length)
         chosen = list(range(len(self.layout))) if tracks is None else self._track_indices(tracks, "tracks")
+        if not chosen:
+            raise ValueError(f"tracks is empty; name at least one of {self.tracks} (or None for all)")
         known = np.ones((len(self.layout), roll.length), dtype=bool)
         known[np.ix_(chosen, np.arange(int(starts[first - 1]), int(starts[last])))] = False
         return self._fill(
@@ -280,6 +282,8 @@ class Pipeline:
         keep = self._track_indices(keep_tracks, "keep_tracks")
         if not keep:
             raise ValueError(f"keep_tracks is empty; name at least one of {self.tracks}")
+        if len(keep) == len(self.layout):
+            raise ValueError(f"keep_tracks names every track; leave at least one of {self.tracks} to write")
         known = np.zeros((len(self.layout), roll.length), dtype=bool)
         known[keep] = True
         return self._fill(
@@ -303,16 +307,16 @@ class Pipeline:
         progress: bool,
     ) -> Roll | list[Roll]:
         """Sample the unknown (``known`` False, ``(tracks, steps)``) part of ``template``, window by window."""
-        _check_int("num_samples", num_samples, 1, 256)
-        _check_int("steps", steps, 1, self.denoiser.schedule.num_train_timesteps)
+        check_int("num_samples", num_samples, 1, 256)
+        check_int("steps", steps, 1, self.denoiser.schedule.num_train_timesteps)
         if sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {sampler!r}; choose one of: {', '.join(SAMPLERS)}")
-        _check_number("guidance_scale", guidance_scale, 0.0, 100.0)
+        check_number("guidance_scale", guidance_scale, 0.0, 100.0)
         label = self._label(style)
         if seed is not None:
             if generator is not None:
                 raise ValueError("pass either seed or generator, not both")
-            _check_int("seed", seed, 0, 2**63 - 1)
+            check_int("seed", seed, 0, 2**63 - 1)
             generator = torch.Generator().manual_seed(seed)
         length, patch = template.length, self.config.patch
         padded = max(patch, math.ceil(length / patch) * patch)
@@ -467,29 +471,6 @@ def _meter_at(meters: np.ndarray, step: int) -> tuple[int, int]:
 
 def _name(midi: Any) -> str:
     return str(midi) if isinstance(midi, (str, os.PathLike)) else type(midi).__name__
-
-
-def _check_int(name: str, value: Any, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
-        raise ValueError(f"{name} must be an int from {low} to {high}, got {value!r}")
-
-
-def _check_number(name: str, value: Any, low: float, high: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= float(value) <= high:
-        raise ValueError(f"{name} must be a number from {low:g} to {high:g}, got {value!r}")
-
-
-def _check_meter(time_signature: Any) -> tuple[int, int]:
-    ok = isinstance(time_signature, (tuple, list)) and len(time_signature) == 2
-    if ok:
-        numerator, denominator = time_signature
-        ok = isinstance(numerator, int) and 1 <= numerator <= 32 and denominator in DENOMINATORS
-    if not ok:
-        raise ValueError(
-            f"time_signature must be (numerator 1..32, denominator in {DENOMINATORS}), e.g. (3, 4); "
-            f"got {time_signature!r}"
-        )
-    return int(time_signature[0]), int(time_signature[1])
 
 
 __all__ = ["BUNDLED", "Pipeline", "bundled_model_dir"]

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from . import midi as midi_io
+from .checks import check_int, must_be
 from .files import atomic_write_bytes
 from .grid import TEMPO_DTYPE, Grid
 from .layout import TrackLayout
@@ -30,6 +31,9 @@ from .notes import CHANNELS, NOTE_DTYPE, canonical, notes_to_tensor, sort_notes,
 if TYPE_CHECKING:
     import pretty_midi
     import symusic
+
+_A_STEP = "an int (a step)"
+_A_BAR = "an int (a bar index from 0)"
 
 
 @dataclass(frozen=True, eq=False)
@@ -172,8 +176,12 @@ class Roll:
         tracks, in that order; :meth:`nonempty_tracks` lists those with notes.
         """
         stop = self.length if stop is None else stop
+        start = check_int("to_tensor: start", start, allowed=_A_STEP, error=TypeError)
+        stop = check_int("to_tensor: stop", stop, allowed=_A_STEP, error=TypeError)
         if stop < start:
             raise ValueError(f"to_tensor: stop ({stop}) is before start ({start})")
+        if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+            raise ValueError(must_be("to_tensor: dtype", "a floating dtype (the tensor holds 0..1)", dtype))
         notes, count = self.notes, len(self.layout)
         if tracks is not None:
             chosen = self.layout.track_indices(tracks)
@@ -266,6 +274,8 @@ class Roll:
     def slice(self, start: int, stop: int | None = None) -> Roll:
         """Steps ``[start, stop)`` as a new Roll (notes sounding at the window's edges are kept whole)."""
         stop = self.length if stop is None else stop
+        start = check_int("slice: start", start, allowed=_A_STEP, error=TypeError)
+        stop = check_int("slice: stop", stop, allowed=_A_STEP, error=TypeError)
         if not 0 <= start <= stop:
             raise ValueError(f"slice: need 0 <= start <= stop, got start={start}, stop={stop}")
         onset = self.notes["onset"].astype(np.int64)
@@ -294,6 +304,8 @@ class Roll:
         bar_starts = self.bar_starts()
         count = len(bar_starts)
         stop = count if stop is None else stop
+        start = check_int("bars: start", start, allowed=_A_BAR, error=TypeError)
+        stop = check_int("bars: stop", stop, allowed=_A_BAR, error=TypeError)
         if not 0 <= start <= stop <= count:
             raise ValueError(
                 f"bars: need 0 <= start <= stop <= {count} (the piece has {count} bars), got {start}, {stop}"
@@ -303,12 +315,12 @@ class Roll:
 
     def transpose(self, semitones: int) -> Roll:
         """Pitched tracks moved by ``semitones``; notes leaving a track's pitch range are dropped."""
-        if int(semitones) != semitones:
-            raise ValueError(f"transpose: semitones must be an integer, got {semitones!r}")
-        out = transpose_notes(self.notes, self.layout, int(semitones))
+        check_int("transpose: semitones", semitones, allowed="an integer")
+        semitones = check_int("transpose: semitones", semitones, -127, 127, allowed="an integer from -127 to 127")
+        out = transpose_notes(self.notes, self.layout, semitones)
         keys = self.keys.copy()
         if len(keys):
-            keys["key"] = (keys["key"].astype(np.int64) + 7 * int(semitones) + 6) % 12 - 6  # move round the fifths
+            keys["key"] = (keys["key"].astype(np.int64) + 7 * semitones + 6) % 12 - 6  # move round the fifths
         return replace(self, notes=out, keys=keys, metadata=dict(self.metadata))
 
     @staticmethod

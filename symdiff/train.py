@@ -44,10 +44,21 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from .checks import (
+    check_bool,
+    check_choice,
+    check_instance,
+    check_int,
+    check_number,
+    check_path,
+    is_int,
+    is_number,
+    must_be,
+)
 from .data.dataset import Augment, RollDataset
 from .diffusion.cond import Cond
 from .diffusion.decode import Decoder, calibrate, min_steps_from_data
-from .diffusion.masks import DEFAULT_TASK_WEIGHTS, draw_masks
+from .diffusion.masks import DEFAULT_TASK_WEIGHTS, TASKS, draw_masks
 from .diffusion.schedule import KarrasDenoiser, NoiseSchedule
 from .errors import SymdiffError
 from .files import atomic_write_text
@@ -101,25 +112,35 @@ class TrainConfig:
     nan_policy: str = "stop"
 
     def __post_init__(self) -> None:
-        positive = (
-            "window",
-            "batch_size",
-            "grad_accum",
-            "max_steps",
-            "log_every",
-            "eval_every",
-            "checkpoint_every",
-            "keep_checkpoints",
+        """Check every field: a bad one is a ValueError ``TrainConfig.<name> must be <allowed>, got <value!r>``."""
+        for name in ("data", "out"):
+            object.__setattr__(self, name, check_path(f"TrainConfig.{name}", getattr(self, name), allowed=_FOLDER))
+        for name in _POSITIVE_INTS:
+            check_int(f"TrainConfig.{name}", getattr(self, name), 1)
+        for name in ("warmup_steps", "velocity_jitter", "num_workers", "seed"):
+            check_int(f"TrainConfig.{name}", getattr(self, name), 0)
+        for name in ("lr", "grad_clip"):
+            check_number(f"TrainConfig.{name}", getattr(self, name), 0, low_open=True)
+        check_number("TrainConfig.weight_decay", self.weight_decay, 0)
+        for name in ("min_lr_ratio", "label_dropout"):
+            check_number(f"TrainConfig.{name}", getattr(self, name), 0, 1, allowed="a number in [0, 1]")
+        check_number("TrainConfig.ema_decay", self.ema_decay, 0, 1, high_open=True)
+        if not (_is_pair(self.betas) and all(is_number(b) and 0 <= b < 1 for b in self.betas)):
+            raise ValueError(must_be("TrainConfig.betas", "two numbers in [0, 1), e.g. (0.9, 0.99)", self.betas))
+        low_high = _is_pair(self.transpose) and all(is_int(t) for t in self.transpose)
+        if not (low_high and self.transpose[0] <= self.transpose[1]):
+            allowed = "two ints (low, high) with low <= high, e.g. (-3, 3)"
+            raise ValueError(must_be("TrainConfig.transpose", allowed, self.transpose))
+        for name in ("compile", "balance_labels", "align_bars"):
+            check_bool(f"TrainConfig.{name}", getattr(self, name))
+        check_instance(
+            "TrainConfig.label", self.label, str, "a label name (str) or None", optional=True, error=ValueError
         )
-        for name in positive:
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)!r}")
-        if self.precision not in ("auto", "fp32", "bf16"):
-            raise ValueError(f"TrainConfig.precision must be auto, fp32 or bf16, got {self.precision!r}")
-        if self.nan_policy not in ("stop", "skip"):
-            raise ValueError(f"TrainConfig.nan_policy must be stop or skip, got {self.nan_policy!r}")
-        if not 0 <= self.label_dropout <= 1 or not 0 <= self.ema_decay < 1 or self.lr <= 0:
-            raise ValueError("TrainConfig: need 0 <= label_dropout <= 1, 0 <= ema_decay < 1 and lr > 0")
+        check_choice("TrainConfig.precision", self.precision, ("auto", "fp32", "bf16"))
+        check_choice("TrainConfig.nan_policy", self.nan_policy, ("stop", "skip"))
+        patch = _check_tables(self)
+        if self.window % patch:
+            raise ValueError(must_be("TrainConfig.window", f"a multiple of model.patch ({patch})", self.window))
         object.__setattr__(self, "transpose", tuple(self.transpose))
         object.__setattr__(self, "betas", tuple(self.betas))
 
@@ -157,6 +178,54 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))
+
+
+_FOLDER = "a folder path (str)"
+_POSITIVE_INTS = (
+    "window",
+    "batch_size",
+    "grad_accum",
+    "max_steps",
+    "log_every",
+    "eval_every",
+    "eval_batches",
+    "checkpoint_every",
+    "keep_checkpoints",
+)
+#: DenoiserConfig fields the data sets (train() fills them in), so ``TrainConfig.model`` does not take them
+_FROM_DATA = ("tracks", "pitches", "num_labels", "label_names")
+
+
+def _is_pair(value: Any) -> bool:
+    return isinstance(value, (tuple, list)) and len(value) == 2
+
+
+def _check_tables(config: TrainConfig) -> int:
+    """Check ``model``, ``schedule`` and ``tasks`` (names, then values, by building what they describe); returns
+    the model's patch."""
+    fields = [f.name for f in dataclasses.fields(DenoiserConfig) if f.name not in _FROM_DATA]
+    if not (isinstance(config.model, Mapping) and set(config.model) <= set(fields)):
+        allowed = f"a table of DenoiserConfig fields ({', '.join(fields)})"
+        raise ValueError(must_be("TrainConfig.model", allowed, config.model))
+    names = [f.name for f in dataclasses.fields(NoiseSchedule)]
+    if not (isinstance(config.schedule, Mapping) and set(config.schedule) <= set(names)):
+        allowed = f"a table of NoiseSchedule fields ({', '.join(names)})"
+        raise ValueError(must_be("TrainConfig.schedule", allowed, config.schedule))
+    tasks = config.tasks
+    if not (
+        isinstance(tasks, Mapping)
+        and set(tasks) <= set(TASKS)
+        and all(is_number(w) and 0 <= w < float("inf") for w in tasks.values())
+        and sum(tasks.values()) > 0
+    ):
+        allowed = f"a table of mask tasks ({', '.join(TASKS)}) to weights >= 0 with a positive sum"
+        raise ValueError(must_be("TrainConfig.tasks", allowed, tasks))
+    try:
+        model = DenoiserConfig.from_dict({"tracks": 1, "pitches": 1, **config.model})
+        NoiseSchedule.from_dict(dict(config.schedule))
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"TrainConfig: {err}") from None
+    return model.patch
 
 
 # ---------------------------------------------------------------------------------------------- the loop
@@ -339,8 +408,6 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = True) -
             "label_names": list(data.label_names),
         }
     )
-    if config.window % model_config.patch:
-        raise ValueError(f"window ({config.window}) must be a multiple of model.patch ({model_config.patch})")
     torch.manual_seed(config.seed)
     net = TransformerDenoiser(model_config).to(env.device)
     ema = TransformerDenoiser(model_config).to(env.device)
@@ -528,11 +595,14 @@ def _save_checkpoint(
     extra: dict[str, Any],
     config: TrainConfig,
 ) -> None:
-    """Write ``checkpoints/step-NNNNNNNN`` under a temporary name, rename it, then point ``latest`` at it."""
+    """Write ``checkpoints/step-NNNNNNNN`` under a temporary name, rename it, point ``latest`` at it, and only then
+    remove older checkpoints beyond ``keep_checkpoints``, so a kill at any moment leaves a whole checkpoint that
+    ``latest`` names. A folder is renamed out of sight before it is removed (a kill never leaves half of one)."""
     root = out / "checkpoints"
     final = root / f"step-{step:08d}"
     tmp = root / f".tmp-step-{step:08d}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    for leftover in [*root.glob(".tmp-step-*"), *root.glob(".old-step-*")]:  # of killed runs
+        shutil.rmtree(leftover, ignore_errors=True)
     save_pretrained(tmp / "ema", ema, model_config, schedule=schedule, extra=extra)
     save_pretrained(tmp / "model", net, model_config, schedule=schedule, extra=extra)
     torch.save(
@@ -540,12 +610,27 @@ def _save_checkpoint(
         tmp / "train_state.pt",
     )
     atomic_write_text(tmp / "train_config.json", json.dumps(config.to_dict(), indent=2))
-    shutil.rmtree(final, ignore_errors=True)
+    _discard(final)  # left by a run killed before it pointed latest at it
     os.rename(tmp, final)
     atomic_write_text(root / "latest", final.name + "\n")
-    kept = sorted(p for p in root.glob("step-*") if p.is_dir())
-    for old in kept[: -config.keep_checkpoints]:
-        shutil.rmtree(old, ignore_errors=True)
+    # older checkpoints only: a newer folder is a leftover that latest does not name, replaced when the run gets there
+    older = sorted(s for s in map(_checkpoint_step, root.glob("step-*")) if s is not None and s < step)
+    for old in older[: max(0, len(older) - (config.keep_checkpoints - 1))]:
+        _discard(root / f"step-{old:08d}")
+
+
+def _checkpoint_step(folder: Path) -> int | None:
+    """The step of a checkpoint folder ``step-NNNNNNNN``; None for anything else."""
+    digits = folder.name[len("step-") :]
+    return int(digits) if folder.is_dir() and digits.isdigit() else None
+
+
+def _discard(folder: Path) -> None:
+    """Remove a checkpoint folder: first renamed to a hidden name (atomic), then deleted."""
+    if folder.exists():
+        hidden = folder.with_name(f".old-{folder.name}-{os.getpid()}")
+        os.rename(folder, hidden)
+        shutil.rmtree(hidden, ignore_errors=True)
 
 
 def _load_latest(
@@ -563,10 +648,36 @@ def _load_latest(
     loaded_ema, _, _ = from_pretrained(folder / "ema")
     net.load_state_dict(loaded_net.net.state_dict())
     ema.load_state_dict(loaded_ema.net.state_dict())
-    state = torch.load(folder / "train_state.pt", map_location="cpu", weights_only=True)
+    state = _read_train_state(folder / "train_state.pt")
     optimizer.load_state_dict(state["optimizer"])
     log.info("resumed from %s (step %d)", folder, state["step"])
     return state
+
+
+def _read_train_state(path: Path) -> dict[str, Any]:
+    """A checkpoint's optimiser state and position, read with ``weights_only=True`` (tensors and plain data only, so
+    a crafted file cannot run code); a file that is not one is a TrainingError naming it."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a refused pickle, a truncated zip, an empty or missing file: torch raises any of many
+        raise TrainingError(
+            f"{path} is not a valid checkpoint train state ({_first_reason(err)}); it is read with weights_only=True "
+            "and nothing else is unpickled. Name an older checkpoint in checkpoints/latest, or start without --resume"
+        ) from None
+    if not (
+        isinstance(state, dict)
+        and isinstance(state.get("optimizer"), dict)
+        and all(is_int(state.get(key)) for key in ("step", "epoch", "position"))
+    ):
+        raise TrainingError(f"{path} is not a valid checkpoint train state (no optimizer state, step, epoch, position)")
+    return state
+
+
+def _first_reason(err: Exception) -> str:
+    """The gist of a torch.load error: its first sentence (after torch's advice on ``weights_only``)."""
+    text = str(err).split("WeightsUnpickler error:", 1)[-1]
+    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
+    return f"{type(err).__name__}: {line.split('. ')[0]}" if line else type(err).__name__
 
 
 # ---------------------------------------------------------------------------------------------- logging

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..checks import check_choice, check_instance, check_int
 from ..grid import Grid
 from ..layout import TrackLayout
 from ..notes import NOTE_DTYPE, canonical, notes_to_tensor, transpose_notes
@@ -91,17 +92,24 @@ class RollDataset(Dataset):
             raise FileNotFoundError(
                 f"{self.root} is not a finished symdiff cache (no manifest.json); run symdiff prepare"
             )
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-        if window < 1:
-            raise ValueError(f"window must be >= 1 step, got {window}")
+        check_choice("split", split, SPLITS)
+        window = check_int("window", window, 1, allowed="an int >= 1 (steps)")
+        if stride is not None:
+            check_int("stride", stride, 1, allowed="an int >= 1 (steps) or None (the window)")
+        check_instance("label", label, str, "a label name (str) or None", optional=True)
+        if select is not None and not (
+            isinstance(select, Mapping)
+            and all(isinstance(k, str) and isinstance(v, (list, tuple, set, frozenset)) for k, v in select.items())
+        ):
+            raise TypeError(
+                f"select must map label names to lists of values, e.g. {{'style': ['bach']}}, got {select!r}"
+            )
+        check_instance("augment", augment, Augment, "an Augment or None", optional=True)
         self.manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         self.layout = TrackLayout.from_dict(self.manifest["layout"])
         self.grid = Grid.from_dict(self.manifest["grid"])
-        self.split, self.window = split, int(window)
+        self.split, self.window = split, window
         self.stride = int(stride or window)
-        if self.stride < 1:
-            raise ValueError(f"stride must be >= 1, got {self.stride}")
         self.random_offset, self.augment, self.seed, self.epoch = random_offset, augment or Augment(), seed, 0
         self.label = label
         self.align_bars = align_bars

@@ -42,11 +42,12 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import check_bool, check_int, is_number
 from ..errors import MidiError
 from ..files import atomic_write_text
 from ..grid import TEMPO_DTYPE, Grid
 from ..layout import TrackLayout
-from ..midi import DEFAULT_LIMITS, KEY_DTYPE, METER_DTYPE, Limits, read
+from ..midi import DEFAULT_LIMITS, KEY_DTYPE, METER_DTYPE, SUSTAIN_PEDAL, Limits, read
 from ..notes import NOTE_DTYPE
 from ..progress import progress_bar
 from .sources import SPLITS, PieceRef, Source
@@ -188,20 +189,17 @@ def prepare(
             are milliseconds each; some music21 corpus works take minutes.
         progress: show a progress bar.
     """
-    _check_int("workers", workers, 1)
-    _check_int("num_shards", num_shards, 1)
-    _check_int("shard_index", shard_index, 0)
+    check_int("workers", workers, 1)
+    check_int("num_shards", num_shards, 1)
+    check_int("shard_index", shard_index, 0)
     if shard_index >= num_shards:
         raise ValueError(
             f"shard_index must be from 0 to num_shards - 1 = {num_shards - 1} (shards count from 0), got {shard_index}"
         )
-    _check_int("unit_size", unit_size, 1)
-    if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < float("inf")
-    ):
+    check_int("unit_size", unit_size, 1)
+    if timeout is not None and not (is_number(timeout) and 0 < timeout < float("inf")):
         raise ValueError(f"timeout must be a positive number of seconds, or None for no limit; got {timeout!r}")
-    if sustain_pedal is not None and not isinstance(sustain_pedal, bool):
-        raise TypeError(f"sustain_pedal must be True, False or None (the grid's default), got {sustain_pedal!r}")
+    check_bool("sustain_pedal", sustain_pedal, optional=True, allowed=SUSTAIN_PEDAL, error=TypeError)
     if not isinstance(limits, Limits):
         raise TypeError(f"limits must be a symdiff.Limits, got {type(limits).__name__}")
     layout = TrackLayout.resolve(layout or source.info.layout)
@@ -427,12 +425,6 @@ def _finalise(out: Path, settings: dict[str, Any], num_units: int) -> dict[str, 
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-def _check_int(name: str, value: Any, low: int) -> None:
-    """``value`` is an int (not a bool) >= ``low``, else a ValueError naming ``name`` and what is allowed."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-
-
 def _unit_dir(out: Path, unit: int) -> Path:
     return out / "units" / f"unit-{unit:05d}"
 

@@ -56,6 +56,7 @@ from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from ..checks import check_int, is_int, is_number, must_be
 from .cond import Cond, Denoiser
 from .schedule import NoiseSchedule
 
@@ -168,13 +169,16 @@ def sample(
     if sampler not in _SCHEDULERS:
         raise ValueError(f"unknown sampler {sampler!r}; choose one of: {', '.join(SAMPLERS)}")
     schedule = schedule if schedule is not None else NoiseSchedule()
-    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= schedule.num_train_timesteps:
-        raise ValueError(f"steps must be an int in [1, {schedule.num_train_timesteps}], got {steps!r}")
-    shape = tuple(shape)
-    if not shape or not all(isinstance(n, int) and n > 0 for n in shape):
-        raise ValueError(f"shape must be a non-empty sequence of positive ints, got {shape!r}")
+    check_int("steps", steps, 1, schedule.num_train_timesteps, allowed=f"an int in [1, {schedule.num_train_timesteps}]")
+    if not (isinstance(shape, Sequence) and shape and all(is_int(n) and n > 0 for n in shape)):
+        raise ValueError(must_be("shape", "a non-empty sequence of positive ints", shape))
+    shape = tuple(int(n) for n in shape)
+    if not is_number(guidance_scale):
+        raise ValueError(must_be("guidance_scale", "a finite number", guidance_scale))
     if not math.isfinite(guidance_scale):
         raise ValueError(f"guidance_scale must be finite, got {guidance_scale}")
+    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise ValueError(must_be("dtype", "a floating dtype", dtype))
     if dtype == torch.float16 and 8 * schedule.sigma_max > torch.finfo(torch.float16).max:
         raise ValueError(
             f"float16 cannot hold the VE samples x0 + sigma * eps at sigma_max = {schedule.sigma_max:.4g} "
@@ -183,7 +187,7 @@ def sample(
     if seed is not None:
         if generator is not None:
             raise ValueError("pass either seed or generator, not both")
-        generator = torch.Generator().manual_seed(seed)
+        generator = torch.Generator().manual_seed(check_int("seed", seed))
     device = torch.device(device) if device is not None else _default_device(denoiser, cond)
     if cond is not None:
         if cond.batch_size is not None and cond.batch_size != shape[0]:

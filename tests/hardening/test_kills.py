@@ -4,13 +4,14 @@ is whole, and no process of the killed run is left behind.
 
 The default suite kills each command 3 times; the ``slow`` tests 10 times. A kill that lands after the run has
 finished does not count: the finished output is compared with the reference, removed, and the next run starts
-afresh.
+afresh. A checkpoint save is also killed (simulated) at each of its file operations in turn.
 """
 
 from __future__ import annotations
 
 import csv
 import functools
+import itertools
 import json
 import os
 import random
@@ -301,3 +302,81 @@ def test_a_kill_while_log_csv_is_rewritten_loses_no_rows(
     run_until(lambda t0: (out / "log.csv").is_file() and (out / "log.csv").stat().st_mtime >= t0)
     subprocess.run(command, cwd=REPO, env=ENV, stdout=subprocess.DEVNULL, check=True)
     _same_run(out, tiny_training.run)
+
+
+# ------------------------------------------------------------------------------------------------ checkpoint rotation
+class Killed(BaseException):
+    """A simulated SIGKILL, raised in place of one file operation of a checkpoint save."""
+
+
+def kill_at(patch: pytest.MonkeyPatch, n: int) -> None:
+    """Make the ``n``-th file operation (1-based) of ``symdiff.train``'s checkpoint code a kill; a removal killed
+    half-way has taken one file (the weights first) with it."""
+    import symdiff.train as train_module
+
+    calls = itertools.count(1)
+
+    def wrap(function: Callable, removal: bool = False) -> Callable:
+        def call(*args: object, **kwargs: object) -> object:
+            if next(calls) == n:
+                files = [p for p in Path(args[0]).rglob("*") if p.is_file()] if removal else []
+                victim = next((p for p in files if p.suffix == ".safetensors"), files[0] if files else None)
+                if victim is not None:
+                    victim.unlink()
+                raise Killed
+            return function(*args, **kwargs)
+
+        return call
+
+    patch.setattr(train_module, "save_pretrained", wrap(train_module.save_pretrained))
+    patch.setattr(train_module, "atomic_write_text", wrap(train_module.atomic_write_text))
+    patch.setattr(torch, "save", wrap(torch.save))
+    patch.setattr(os, "rename", wrap(os.rename))
+    patch.setattr(shutil, "rmtree", wrap(shutil.rmtree, removal=True))
+
+
+@pytest.mark.parametrize("keep", [1, 2])
+def test_a_kill_at_any_moment_of_a_checkpoint_save_leaves_a_whole_checkpoint_that_latest_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keep: int
+) -> None:
+    """Checkpoints at steps 10 and 20 (``keep`` of them kept), and a step-40 folder that ``latest`` does not name (a
+    run killed between renaming it into place and pointing ``latest`` at it, then resumed from 20). The resumed
+    run saves step 30, killed at each of its file operations in turn: every visible file stays whole, ``latest``
+    names a whole checkpoint, and saving again (as the next resume does) ends with step 30 and the ``keep - 1``
+    checkpoints before it, nothing left half-removed."""
+    from symdiff.diffusion.schedule import NoiseSchedule
+    from symdiff.model import DenoiserConfig, TransformerDenoiser
+    from symdiff.train import TrainConfig, _save_checkpoint
+
+    model_config = DenoiserConfig.tiny(tracks=1, pitches=8, max_steps=32)
+    net = TransformerDenoiser(model_config)
+    optimizer = torch.optim.AdamW(net.parameters())
+    run, config = tmp_path / "run", TrainConfig(keep_checkpoints=keep)
+    checkpoints = run / "checkpoints"
+
+    def save(step: int) -> None:
+        _save_checkpoint(run, step, 0, step, net, net, optimizer, model_config, NoiseSchedule(), {}, config)
+
+    for n in itertools.count(1):
+        shutil.rmtree(run, ignore_errors=True)
+        save(10)
+        save(20)
+        shutil.copytree(checkpoints / "step-00000020", checkpoints / "step-00000040")
+        with monkeypatch.context() as patch:
+            kill_at(patch, n)
+            try:
+                save(30)
+            except Killed:
+                killed = True
+            else:
+                killed = False
+        assert_whole(run)
+        assert (checkpoints / "latest").read_text().strip() in ("step-00000020", "step-00000030"), n
+        if not killed:
+            break
+        save(30)
+        assert_whole(run)
+    assert n > 5, "the save made fewer file operations than expected: is the kill injection still in place?"
+    assert (checkpoints / "latest").read_text().strip() == "step-00000030"
+    kept = {1: [30, 40], 2: [20, 30, 40]}[keep]  # 40 is newer than latest: left for the run to replace
+    assert sorted(p.name for p in checkpoints.iterdir() if p.name != "latest") == [f"step-{s:08d}" for s in kept]

@@ -1,10 +1,12 @@
 """Loading weights never executes code: model folders holding crafted pickles are refused unopened (by
 ``symdiff.model.from_pretrained`` and ``Pipeline.from_pretrained``), a checkpoint's pickled optimiser state is read
-with ``weights_only=True``, and a config.json that does not describe its weights is a clear error."""
+with ``weights_only=True`` (a crafted or corrupt one is a TrainingError naming it), and a config.json that does not
+describe its weights is a clear error."""
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import pickle
 import shutil
@@ -14,8 +16,10 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from symdiff.cli import main
 from symdiff.model import DenoiserConfig, TransformerDenoiser, from_pretrained, save_pretrained
 from symdiff.pipeline import Pipeline
+from symdiff.train import TrainConfig, TrainingError, train
 
 from .conftest import TINY
 
@@ -114,6 +118,60 @@ def test_a_checkpoint_with_a_crafted_optimiser_state_is_refused_on_resume(
         train(config, resume=True, progress=False)
     assert not marker.exists()
     assert "GLOBAL" in str(info.value) or "train_state.pt" in str(info.value)  # it says what was refused
+
+
+SHORT_RUN = ["max_steps=5", "checkpoint_every=5", "eval_every=5"]
+
+
+@pytest.fixture(scope="module")
+def short_run(chorale_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[TrainConfig, Path]:
+    """A 5-step run of configs/tiny.toml (:data:`SHORT_RUN`) on one thread, and its checkpoint's train_state.pt."""
+    out = tmp_path_factory.mktemp("short-run") / "run"
+    config = TrainConfig.load(TINY, SHORT_RUN, data=str(chorale_cache), out=str(out))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train(config, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    return config, out / "checkpoints" / "step-00000005" / "train_state.pt"
+
+
+def _saved(value: object) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(value, buffer)
+    return buffer.getvalue()
+
+
+BAD_STATES = {
+    "crafted-pickle": lambda good, marker: crafted(marker),
+    "truncated": lambda good, marker: good[: len(good) // 2],
+    "empty": lambda good, marker: b"",
+    "not-torch": lambda good, marker: b"this is not a checkpoint\n",
+    "not-a-state": lambda good, marker: _saved([1, 2, 3]),
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD_STATES))
+def test_a_bad_train_state_is_refused_on_resume_with_an_error_naming_it(
+    short_run: tuple[TrainConfig, Path], marker: Path, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Resuming from a checkpoint whose train_state.pt is a crafted pickle, cut short or not one at all is a
+    TrainingError naming the file (one line from the command line), and nothing in it is ever run."""
+    config, state = short_run
+    good = state.read_bytes()
+    state.write_bytes(BAD_STATES[kind](good, marker))
+    try:
+        with pytest.raises(TrainingError, match=r"is not a valid checkpoint train state") as info:
+            train(config, resume=True, progress=False)
+        assert str(state) in str(info.value)
+        argv = ["train", "--data", config.data, "--out", config.out, "--config", str(TINY), "--quiet", "--resume"]
+        assert main([*argv, *SHORT_RUN]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and str(state) in err[0] and "not a valid checkpoint" in err[0], err
+    finally:
+        state.write_bytes(good)
+    assert not marker.exists()
 
 
 # ------------------------------------------------------------------------------------------------ config.json
