@@ -135,6 +135,29 @@ def check_meter(time_signature: Any, name: str = "time_signature") -> tuple[int,
     return int(time_signature[0]), int(time_signature[1])
 
 
+def check_device(name: str, value: Any) -> Any:
+    """``value`` as a ``torch.device`` when it names a device this machine has, else ValueError.
+
+    ``"cuda"`` (or ``"cuda:1"``) without CUDA, or with fewer GPUs, and ``"mps"`` off Apple silicon are refused here,
+    with what is available, rather than deep inside torch on the first tensor moved.
+    """
+    import torch  # lazily: the checks are imported by modules that do not need torch
+
+    try:
+        device = torch.device(value)
+    except (RuntimeError, TypeError):
+        raise ValueError(must_be(name, "a torch device such as cpu, cuda, cuda:1 or mps", value)) from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"{name}: {value!r} asked for, but torch finds no CUDA GPU here; use cpu")
+        if device.index is not None and device.index >= count:
+            raise ValueError(must_be(name, f"cuda:0 .. cuda:{count - 1} (this machine has {count} GPU(s))", value))
+    elif device.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ValueError(f"{name}: {value!r} asked for, but torch finds no MPS device here; use cpu")
+    return device
+
+
 def _describe(kind: str, low: float | None, high: float | None, low_open: bool = False, high_open: bool = False) -> str:
     """``kind`` and its range in words: ``an int from 1 to 8``, ``a number > 0``, ``a number in [0, 1)``."""
     if low is not None and high is not None:

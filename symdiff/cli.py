@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from .checks import must_be
+from .checks import check_device
 from .errors import SymdiffError
 from .layout import PRESETS
 
@@ -106,19 +106,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- generation
 def _pipeline(args: argparse.Namespace):  # -> Pipeline (imported lazily: torch)
-    import torch
-
     from .pipeline import Pipeline
 
-    if args.device:
-        try:
-            torch.device(args.device)
-        except RuntimeError:
-            raise ValueError(
-                must_be("--device", "a torch device such as cpu, cuda, cuda:1 or mps", args.device)
-            ) from None
+    device = check_device("--device", args.device) if args.device else None
     pipe = Pipeline.from_pretrained(args.model)
-    return pipe.to(args.device) if args.device else pipe
+    return pipe.to(device) if device is not None else pipe
 
 
 def _sampling(args: argparse.Namespace) -> dict:

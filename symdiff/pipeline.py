@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checks import check_int, check_meter, check_number
+from .checks import check_device, check_int, check_meter, check_number
 from .diffusion.cond import Cond
 from .diffusion.decode import Decoder
 from .diffusion.sample import SAMPLERS, sample
@@ -98,6 +98,7 @@ class Pipeline:
 
         The folder may also be a training run (``symdiff train --out``): its ``model/`` is used.
         """
+        device = check_device("device", device)
         path = bundled_model_dir() if directory is None else Path(directory)
         if (path / "model" / "config.json").is_file() and not (path / "config.json").is_file():
             path = path / "model"
@@ -132,7 +133,7 @@ class Pipeline:
     def to(self, device: torch.device | str) -> Pipeline:
         """Move the model to ``device`` (``"cuda"``, ``"cpu"``, ...); returns self. Noise is still drawn on the CPU,
         so a seed gives the same music on every device."""
-        self.denoiser.to(device)
+        self.denoiser.to(check_device("device", device))
         return self
 
     @property

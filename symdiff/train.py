@@ -639,7 +639,13 @@ def _load_latest(
     pointer = out / "checkpoints" / "latest"
     if not pointer.is_file():
         return None
-    folder = out / "checkpoints" / pointer.read_text().strip()
+    name = pointer.read_text().strip()
+    folder = out / "checkpoints" / name
+    if _checkpoint_step(folder) is None or not (folder / "train_config.json").is_file():
+        raise TrainingError(
+            f"{pointer} names {name!r}, which is not a checkpoint folder beside it (step-NNNNNNNN with "
+            "train_config.json); write the name of one that is into it, or start without --resume"
+        )
     saved = json.loads((folder / "train_config.json").read_text())
     if saved != config.to_dict():
         changed = sorted(k for k in saved if saved[k] != config.to_dict().get(k))

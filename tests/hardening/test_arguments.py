@@ -552,3 +552,14 @@ def test_numpy_ints_are_ints(roll: Roll, tmp_path: Path, data: bytes) -> None:
     assert prepare(FolderSource(tmp_path / "src"), tmp_path / "out", workers=np.int64(1), progress=False)
     assert Limits(max_notes=np.int64(10)).max_notes == 10
     assert len(roll.slice(np.int64(0), np.int64(4)).notes) >= 1
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_a_device_this_machine_lacks(pipe: Pipeline, tiny_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """cuda without a GPU is refused up front, naming the argument, not deep inside torch."""
+    no_gpu = r"'cuda' asked for, but torch finds no CUDA GPU here; use cpu"
+    refuses(lambda: pipe.to("cuda"), ValueError, rf"device: {no_gpu}")
+    refuses(lambda: Pipeline.from_pretrained(tiny_run, device="cuda"), ValueError, rf"device: {no_gpu}")
+    line = one_line_error(["generate", "--model", str(tiny_run), "--device", "cuda"], capsys)
+    assert re.search(rf"symdiff generate: error: --device: {no_gpu}", line), line
+    assert pipe.device.type == "cpu"

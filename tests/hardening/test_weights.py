@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import pickle
+import re
 import shutil
 from pathlib import Path
 
@@ -172,6 +173,21 @@ def test_a_bad_train_state_is_refused_on_resume_with_an_error_naming_it(
     finally:
         state.write_bytes(good)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("name", ["step-00000099", "../../elsewhere", "config.json", ""])
+def test_latest_naming_no_checkpoint_is_refused_on_resume(short_run: tuple[TrainConfig, Path], name: str) -> None:
+    """checkpoints/latest that names a missing folder (or anything but a checkpoint beside it) is a TrainingError
+    naming the pointer file, not a bare FileNotFoundError from deep inside resuming."""
+    config, state = short_run
+    pointer = state.parent.parent / "latest"
+    good = pointer.read_text()
+    pointer.write_text(name + "\n")
+    try:
+        with pytest.raises(TrainingError, match=rf"{re.escape(str(pointer))} names .*not a checkpoint folder"):
+            train(config, resume=True, progress=False)
+    finally:
+        pointer.write_text(good)
 
 
 # ------------------------------------------------------------------------------------------------ config.json
