@@ -646,9 +646,11 @@ def _load_latest(
             f"{pointer} names {name!r}, which is not a checkpoint folder beside it (step-NNNNNNNN with "
             "train_config.json); write the name of one that is into it, or start without --resume"
         )
-    saved = json.loads((folder / "train_config.json").read_text())
-    if saved != config.to_dict():
-        changed = sorted(k for k in saved if saved[k] != config.to_dict().get(k))
+    # where the run folder is does not matter (a run may be moved or copied, then resumed); everything else must match
+    saved = {k: v for k, v in json.loads((folder / "train_config.json").read_text()).items() if k != "out"}
+    current = {k: v for k, v in config.to_dict().items() if k != "out"}
+    if saved != current:
+        changed = sorted(k for k in saved.keys() | current.keys() if saved.get(k) != current.get(k))
         raise TrainingError(f"{folder} was made with another training config ({', '.join(changed)} differ)")
     loaded_net, _, _ = from_pretrained(folder / "model")
     loaded_ema, _, _ = from_pretrained(folder / "ema")

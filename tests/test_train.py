@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -107,6 +108,25 @@ def test_resume_after_sigkill_continues_exactly(cache: Path, tmp_path: Path) -> 
     result = subprocess.run([*args, "--resume"], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert losses(killed) == losses(tmp_path / "whole")
+
+
+def test_a_moved_run_resumes_and_a_changed_setting_is_refused(cache: Path, tmp_path: Path) -> None:
+    """The run folder may move (copied to another disk or machine) and still resume exactly; any other difference
+    from the saved training config is refused, naming the setting."""
+    common = ["max_steps=20", "checkpoint_every=10", "log_every=1", "eval_every=100"]
+    whole = TrainConfig.load(TINY, common, data=str(cache), out=str(tmp_path / "whole"))
+    train(whole, progress=False)
+    moved = tmp_path / "elsewhere" / "moved"
+    shutil.copytree(tmp_path / "whole", moved)
+    shutil.rmtree(moved / "model")  # as if killed after the checkpoint of step 10
+    (moved / "checkpoints" / "latest").write_text("step-00000010\n")
+    longer = TrainConfig.load(TINY, [*common, "max_steps=30"], data=str(cache), out=str(moved))
+    with pytest.raises(TrainingError, match=r"another training config \(max_steps differ\)"):
+        train(longer, resume=True, progress=False)
+    train(TrainConfig.load(TINY, common, data=str(cache), out=str(moved)), resume=True, progress=False)
+    assert losses(moved) == losses(tmp_path / "whole") and len(losses(moved)) == 20
+    weights = "model/model.safetensors"
+    assert (moved / weights).read_bytes() == (tmp_path / "whole" / weights).read_bytes()
 
 
 def test_two_process_ddp_on_gloo(cache: Path, tmp_path: Path) -> None:
