@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -185,6 +186,17 @@ class _MLP(nn.Module):
 _CORNERS = torch.tensor([[0.5, 0.5], [-0.5, 0.5], [0.5, -0.5], [-0.5, -0.5]])
 
 
+def _fit(model: KarrasDenoiser, data: Callable[[int, torch.Generator], Tensor], steps: int) -> None:
+    """``steps`` Adam steps (lr 3e-3) of ``model.loss`` on batches of 256 drawn by ``data``, seeded."""
+    g = torch.Generator().manual_seed(0)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(steps):
+        loss = model.loss(data(256, g), generator=g)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
 def _corners(n: int, g: torch.Generator) -> Tensor:
     return _CORNERS[torch.randint(0, 4, (n,), generator=g)] + 0.05 * torch.randn(n, 2, generator=g)
 
@@ -199,13 +211,7 @@ def test_training_reduces_loss() -> None:
             return float(model.loss(held_out, generator=torch.Generator().manual_seed(2)))
 
     before = eval_loss()
-    g = torch.Generator().manual_seed(0)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(300):
-        loss = model.loss(_corners(256, g), generator=g)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    _fit(model, _corners, 300)
     after = eval_loss()
     assert math.isfinite(before) and after < 0.9 * before, (before, after)
     with torch.no_grad():
@@ -288,13 +294,7 @@ def test_bce_training_learns_sparse_binary_data() -> None:
     def data(n: int, g: torch.Generator) -> Tensor:
         return patterns[torch.randint(0, 4, (n,), generator=g)]
 
-    g = torch.Generator().manual_seed(0)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(400):
-        loss = model.loss(data(256, g), generator=g)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    _fit(model, data, 400)
     with torch.no_grad():
         out = sample(model, (2048, 2), steps=20, seed=0, schedule=schedule)
     assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
