@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from ..checks import check_instance, check_int, is_number, must_be
+
 _INT_FIELDS = ("tracks", "channels", "pitches", "patch", "d_model", "n_layers", "n_heads", "num_labels", "head_hidden")
 _POSITIVE_INT_FIELDS = ("tracks", "channels", "pitches", "patch", "d_model", "n_layers", "n_heads")
 _BOOL_FIELDS = ("use_tempo", "use_meter", "absolute_positions")
@@ -62,20 +64,17 @@ class DenoiserConfig:
     head_hidden: int = 64
 
     def __post_init__(self) -> None:
-        for name in _INT_FIELDS:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"DenoiserConfig.{name} must be an int, got {value!r}")
+        for name in _INT_FIELDS:  # numpy ints are ints (as everywhere in symdiff.checks), stored as int
+            value = check_int(f"DenoiserConfig.{name}", getattr(self, name), allowed="an int", error=TypeError)
+            object.__setattr__(self, name, value)
         for name in _POSITIVE_INT_FIELDS:
-            if getattr(self, name) < 1:
-                raise ValueError(f"DenoiserConfig.{name} must be >= 1, got {getattr(self, name)}")
+            check_int(f"DenoiserConfig.{name}", getattr(self, name), 1, allowed=">= 1")
         for name in _BOOL_FIELDS:
-            if not isinstance(getattr(self, name), bool):
-                raise TypeError(f"DenoiserConfig.{name} must be a bool, got {getattr(self, name)!r}")
+            check_instance(f"DenoiserConfig.{name}", getattr(self, name), bool, "a bool")
         for name in ("mlp_ratio", "dropout"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise TypeError(f"DenoiserConfig.{name} must be a number, got {value!r}")
+            if not is_number(value):
+                raise TypeError(must_be(f"DenoiserConfig.{name}", "a number", value))
             object.__setattr__(self, name, float(value))
         if not self.mlp_ratio > 0 or self.mlp_ratio == float("inf"):
             raise ValueError(f"DenoiserConfig.mlp_ratio must be a positive number, got {self.mlp_ratio}")
@@ -100,8 +99,8 @@ class DenoiserConfig:
         if len(set(self.label_names)) != len(self.label_names):
             raise ValueError(f"DenoiserConfig.label_names must be distinct, got {self.label_names!r}")
         if self.max_steps is not None:
-            if isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int):
-                raise TypeError(f"DenoiserConfig.max_steps must be an int or None, got {self.max_steps!r}")
+            max_steps = check_int("DenoiserConfig.max_steps", self.max_steps, allowed="an int or None", error=TypeError)
+            object.__setattr__(self, "max_steps", max_steps)
             if self.max_steps < self.patch or self.max_steps % self.patch:
                 raise ValueError(
                     f"DenoiserConfig.max_steps must be a positive multiple of patch ({self.patch}), "
